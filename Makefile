@@ -1,0 +1,80 @@
+# mlops.stack: the two commands users need are `make up` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYTHON ?= python3
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# Upstream chart values, schemas and CRDs for the offline render checks (see docs/testing.md).
+MLOPS_UPSTREAM_DIR ?= $(if $(wildcard $(CURDIR)/../shared/upstream),$(abspath $(CURDIR)/../shared/upstream),$(CURDIR)/.cache/upstream)
+export MLOPS_UPSTREAM_DIR
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
+export PATH
+PYTEST_ARGS ?=
+
+.PHONY: help up down setup test-setup test lint syntax sanity pytest molecule docs upstream-data clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+up: ## Create a local kind cluster and deploy the whole stack onto it
+	@scripts/prerequisites.sh
+	@$(MAKE) --no-print-directory setup
+	@scripts/tools.sh kind helm
+	ansible-playbook playbooks/kind.yml
+	ansible-playbook playbooks/site.yml -i inventories/kind
+
+down: ## Delete the local kind cluster
+	ansible-playbook playbooks/kind.yml -e kind_state=absent
+
+setup: $(VENV)/.installed .collections/ansible_collections/mlops/stack ## Create .venv with the runtime packages
+
+test-setup: $(VENV)/.installed-test .collections/ansible_collections/mlops/stack
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements.txt requirements-test.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-test.txt
+	touch $(VENV)/.installed $@
+
+# The checkout, seen as the collection mlops.stack (ansible.cfg points collections_path here).
+.collections/ansible_collections/mlops/stack:
+	mkdir -p .collections/ansible_collections/mlops
+	ln -sfn ../../.. $@
+
+test: test-setup ## Run every offline test layer (what CI runs)
+	@$(MAKE) --no-print-directory lint syntax sanity pytest molecule
+
+lint: test-setup ## yamllint + ansible-lint (production profile)
+	yamllint --strict .
+	ansible-lint
+
+syntax: test-setup ## ansible-playbook --syntax-check of every playbook
+	@for p in playbooks/*.yml; do \
+	  ansible-playbook --syntax-check -i inventories/kind "$$p" >/dev/null || { echo "syntax-check failed: $$p"; exit 1; }; \
+	  echo "syntax-check ok: $$p"; done
+
+sanity: test-setup ## ansible-test sanity (in a temporary ansible_collections tree)
+	VENV=$(VENV) scripts/sanity.sh
+
+pytest: test-setup ## Unit, harness, render and emulated-cluster tests
+	python -m pytest $(PYTEST_ARGS)
+
+molecule: test-setup ## The emulated molecule scenario (converge, idempotence, verify)
+	cd extensions && molecule test -s emulated
+
+docs: test-setup ## Regenerate docs/versions.md from roles/common/vars/versions.yml
+	python scripts/gen_docs.py
+
+upstream-data: setup ## Pull the pinned charts (needs helm + internet) into .cache/upstream
+	scripts/tools.sh helm && $(BIN)/python scripts/upstream_data.py "$(CURDIR)/.cache/upstream"
+
+clean: ## Remove the virtualenv, tools and caches
+	rm -rf $(VENV) .tools .collections .cache .pytest_cache

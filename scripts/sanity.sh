@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs `ansible-test sanity` on this checkout. ansible-test needs the collection under
+# ansible_collections/<namespace>/<name>/, so the checkout is linked into a temporary tree.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${VENV:-$repo/.venv}
+python_version=${SANITY_PYTHON:-3.11}
+
+# ansible-test downloads a pip bootstrap script on first use; offline, use our stand-in.
+cache="$HOME/.ansible/test/cache"
+mkdir -p "$cache"
+[ -f "$cache/get_pip_24_2.py" ] || cp "$repo/tests/sanity/get_pip_offline.py" "$cache/get_pip_24_2.py"
+
+tree=$(mktemp -d)
+trap 'rm -rf "$tree"' EXIT
+dest="$tree/ansible_collections/mlops/stack"
+mkdir -p "$dest"
+# A copy of the files git knows (tracked or new, not ignored): no .venv, no caches.
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$dest")
+
+cd "$tree/ansible_collections/mlops/stack"
+git init -q . && git add -A >/dev/null 2>&1 && git -c user.email=ci@localhost -c user.name=ci commit -qm sanity >/dev/null
+PATH="$venv/bin:$PATH" ansible-test sanity --python "$python_version" --local --color no "$@"

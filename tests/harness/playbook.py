@@ -1,0 +1,89 @@
+"""Runs ansible-playbook from the test virtualenv and parses its result.
+
+Every run uses the repository's ansible.cfg, sees the checkout as the collection mlops.stack
+(through .collections/), and reports with the ansible.posix.json callback so tests can assert
+on per-task results and the recap instead of scraping text.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+
+
+def ensure_collection_link():
+    """`.collections/ansible_collections/mlops/stack` -> the checkout (what `make setup` does)."""
+    link = ROOT / '.collections/ansible_collections/mlops/stack'
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(pathlib.Path('../../..'))
+    return link
+
+
+class PlaybookResult:
+    def __init__(self, proc, data):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.data = data or {}
+
+    @property
+    def stats(self):
+        """Recap for localhost: ok, changed, failures, skipped, ..."""
+        return (self.data.get('stats') or {}).get('localhost', {})
+
+    @property
+    def changed(self):
+        return self.stats.get('changed', 0)
+
+    def tasks(self):
+        """(play name, task name, result for localhost) for every task that ran."""
+        for play in self.data.get('plays', []):
+            for task in play.get('tasks', []):
+                result = task.get('hosts', {}).get('localhost')
+                if result is not None:
+                    yield play['play']['name'], task['task']['name'], result
+
+    def failed_tasks(self):
+        return [(t, r) for _, t, r in self.tasks() if r.get('failed') and not r.get('ignore_errors')]
+
+    def failure_message(self):
+        """The msg of the first failed task (what a user reads)."""
+        failed = self.failed_tasks()
+        return failed[0][1].get('msg', '') if failed else ''
+
+    def changed_tasks(self):
+        return [t for _, t, r in self.tasks() if r.get('changed')]
+
+    def __repr__(self):
+        return f'<PlaybookResult rc={self.rc} stats={self.stats} failed={self.failure_message()!r}>'
+
+
+def run_playbook(playbook, inventory=None, env=None, extra_vars=None, args=(), timeout=600):
+    """Runs `ansible-playbook` and returns a PlaybookResult (never raises on a failed play)."""
+    ensure_collection_link()
+    cmd = [str(BIN / 'ansible-playbook'), str(ROOT / playbook)]
+    if inventory:
+        cmd += ['-i', str(ROOT / inventory)]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
+    cmd += list(args)
+    full_env = dict(os.environ)
+    full_env.update({
+        'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'),
+        'ANSIBLE_COLLECTIONS_PATH': str(ROOT / '.collections'),
+        'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
+        'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_FORCE_COLOR': '0',
+        'PATH': f"{BIN}{os.pathsep}{full_env.get('PATH', '')}",
+    })
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    try:
+        data = json.loads(proc.stdout[proc.stdout.index('{'):])
+    except ValueError:
+        data = None
+    return PlaybookResult(proc, data)
