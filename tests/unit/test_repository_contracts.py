@@ -1,0 +1,120 @@
+"""House rules that hold for every role and playbook (DESIGN section 4), checked on the files."""
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROLES = sorted(p.parent.parent for p in ROOT.glob('roles/*/meta/main.yml'))
+ANSIBLE_FILES = sorted(
+    [p for p in ROOT.glob('roles/*/tasks/*.yml')] + [p for p in ROOT.glob('roles/*/handlers/*.yml')]
+    + [p for p in ROOT.glob('playbooks/*.yml')]
+)
+
+
+def _tasks(node):
+    """Every task dict in a tasks file or playbook, blocks and plays unfolded."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _tasks(item)
+    elif isinstance(node, dict):
+        if any(k in node for k in ('tasks', 'pre_tasks', 'post_tasks', 'block', 'rescue', 'always', 'handlers')):
+            for key in ('tasks', 'pre_tasks', 'post_tasks', 'block', 'rescue', 'always', 'handlers'):
+                yield from _tasks(node.get(key) or [])
+            if 'block' in node:
+                yield node
+        else:
+            yield node
+
+
+def test_roles_exist():
+    assert {r.name for r in ROLES} >= {'common', 'preflight'}
+
+
+@pytest.mark.parametrize('role', ROLES, ids=lambda p: p.name)
+def test_role_has_specs_and_readme(role):
+    assert (role / 'meta/argument_specs.yml').is_file(), f'{role.name}: add meta/argument_specs.yml'
+    assert (role / 'README.md').is_file(), f'{role.name}: add README.md'
+
+
+@pytest.mark.parametrize('role', ROLES, ids=lambda p: p.name)
+def test_argument_specs_match_defaults(role):
+    defaults_file = role / 'defaults/main.yml'
+    defaults = (yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.exists() else {}
+    spec = yaml.safe_load((role / 'meta/argument_specs.yml').read_text())['argument_specs']
+    options = {}
+    for entry in spec.values():
+        options.update(entry.get('options') or {})
+    assert sorted(set(defaults) - set(options)) == [], f'{role.name}: defaults missing from argument_specs'
+    for name, option in options.items():
+        assert option.get('description'), f'{role.name}: {name} needs a description'
+        if name in defaults:
+            assert 'default' in option or defaults[name] is None, f'{role.name}: {name} spec lacks its default'
+            if 'default' in option:
+                assert option['default'] == defaults[name], f'{role.name}: {name} default differs from defaults/main.yml'
+        elif not name.startswith('_'):
+            # A public option without a default must be required (or documented as optional input).
+            assert option.get('required') or 'default' not in option
+
+
+def test_generated_docs_are_current():
+    proc = subprocess.run([sys.executable, 'scripts/gen_docs.py', '--check'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('path', ANSIBLE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_house_rules(path):
+    """No kubectl/helm/curl through shell or command, no ignore_errors, no pause as a wait."""
+    tasks = list(_tasks(yaml.safe_load(path.read_text()) or []))
+    for task in tasks:
+        name = task.get('name', '<unnamed>')
+        assert 'ignore_errors' not in task, f'{path}: {name}: ignore_errors hides failures'
+        assert 'ansible.builtin.pause' not in task and 'pause' not in task, f'{path}: {name}: no pause'
+        for module in ('ansible.builtin.shell', 'ansible.builtin.command', 'shell', 'command'):
+            if module in task:
+                args = task[module]
+                text = ' '.join(args['argv']) if isinstance(args, dict) and isinstance(args.get('argv'), list) \
+                    else yaml.safe_dump(args)
+                assert not re.search(r'\b(kubectl|helm|curl)\b', text), f'{path}: {name}: use modules, not {text!r}'
+
+
+def test_no_unpinned_images():
+    hits = []
+    for path in ROOT.glob('roles/**/*'):
+        if path.is_file() and path.suffix in ('.yml', '.yaml', '.j2'):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if re.search(r'image:.*:latest\b|bitnamilegacy|docker\.io/bitnami|\bbitnami/', line):
+                    hits.append(f'{path.relative_to(ROOT)}:{number}: {line.strip()}')
+    assert hits == []
+
+
+def test_product_code_does_not_reach_into_shared():
+    for folder in ('plugins', 'roles', 'playbooks', 'inventories'):
+        for path in (ROOT / folder).rglob('*'):
+            if path.is_file():
+                assert '../shared' not in path.read_text(errors='ignore'), path
+
+
+def test_versions_file_pins_kind_and_helm_with_checksums():
+    versions = yaml.safe_load((ROOT / 'roles/common/vars/versions.yml').read_text())['_mlops_versions']
+    for tool in ('kind', 'helm'):
+        assert re.match(r'^v\d+\.\d+\.\d+$', versions[tool]['version'])
+        for platform, digest in versions[tool]['sha256'].items():
+            assert re.fullmatch(r'[0-9a-f]{64}', digest), f'{tool} {platform}'
+    assert re.search(r'@sha256:[0-9a-f]{64}$', versions['kind_node_image']['image'])
+    node_minor = versions['kind_node_image']['kubernetes'].lstrip('v').rsplit('.', 1)[0]
+    assert versions['kubernetes']['min'] <= node_minor <= versions['kubernetes']['max']
+
+
+def test_galaxy_dependency_matches_installed_kubernetes_core():
+    galaxy = yaml.safe_load((ROOT / 'galaxy.yml').read_text())
+    spec = galaxy['dependencies']['kubernetes.core']
+    manifest = pathlib.Path(sys.prefix).glob('lib/python3*/site-packages/ansible_collections/kubernetes/core/MANIFEST.json')
+    import json
+    installed = json.loads(next(manifest).read_text())['collection_info']['version']
+    low, high = re.match(r'>=([\d.]+),<([\d.]+)', spec).groups()
+    as_tuple = lambda v: tuple(int(x) for x in v.split('.'))  # noqa: E731
+    assert as_tuple(low) <= as_tuple(installed) < as_tuple(high), f'{installed} outside {spec}'
