@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Generates the documentation that is derived from code, so it cannot drift:
 
 - docs/versions.md from roles/common/vars/versions.yml (every pinned artifact);

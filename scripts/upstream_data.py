@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Pulls every pinned Helm chart (roles/common/vars/versions.yml entries with a `chart`) and
 extracts its data files into the layout the render tests read through MLOPS_UPSTREAM_DIR:
 

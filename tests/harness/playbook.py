@@ -48,15 +48,22 @@ class PlaybookResult:
                     yield play['play']['name'], task['task']['name'], result
 
     def failed_tasks(self):
-        return [(t, r) for _, t, r in self.tasks() if r.get('failed') and not r.get('ignore_errors')]
+        return [(task, result) for _play, task, result in self.tasks() if result.get('failed') and not result.get('ignore_errors')]
 
     def failure_message(self):
-        """The msg of the first failed task (what a user reads)."""
+        """The msg of the failure that stopped the play (the last failed task; a rescued
+        failure comes earlier), or of its first failed loop item."""
         failed = self.failed_tasks()
-        return failed[0][1].get('msg', '') if failed else ''
+        if not failed:
+            return ''
+        result = failed[-1][1]
+        for item in result.get('results') or []:
+            if item.get('failed'):
+                return item.get('msg', '')
+        return result.get('msg', '')
 
     def changed_tasks(self):
-        return [t for _, t, r in self.tasks() if r.get('changed')]
+        return [task for _play, task, result in self.tasks() if result.get('changed')]
 
     def __repr__(self):
         return f'<PlaybookResult rc={self.rc} stats={self.stats} failed={self.failure_message()!r}>'
@@ -81,7 +88,7 @@ def run_playbook(playbook, inventory=None, env=None, extra_vars=None, args=(), t
         'PATH': f"{BIN}{os.pathsep}{full_env.get('PATH', '')}",
     })
     full_env.update(env or {})
-    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         data = json.loads(proc.stdout[proc.stdout.index('{'):])
     except ValueError:

@@ -27,7 +27,7 @@ def _bin_dir(tmp_path, tools):
 
 
 def _run(cmd, bin_dir, **env):
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
                           env={'PATH': str(bin_dir), 'HOME': os.environ.get('HOME', '/tmp'), **env})
 
 

@@ -1,4 +1,5 @@
 """House rules that hold for every role and playbook (DESIGN section 4), checked on the files."""
+import json
 import pathlib
 import re
 import subprocess
@@ -10,8 +11,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p.parent.parent for p in ROOT.glob('roles/*/meta/main.yml'))
 ANSIBLE_FILES = sorted(
-    [p for p in ROOT.glob('roles/*/tasks/*.yml')] + [p for p in ROOT.glob('roles/*/handlers/*.yml')]
-    + [p for p in ROOT.glob('playbooks/*.yml')]
+    list(ROOT.glob('roles/*/tasks/*.yml')) + list(ROOT.glob('roles/*/handlers/*.yml')) + list(ROOT.glob('playbooks/*.yml'))
 )
 
 
@@ -61,7 +61,7 @@ def test_argument_specs_match_defaults(role):
 
 
 def test_generated_docs_are_current():
-    proc = subprocess.run([sys.executable, 'scripts/gen_docs.py', '--check'], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, 'scripts/gen_docs.py', '--check'], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -113,8 +113,10 @@ def test_galaxy_dependency_matches_installed_kubernetes_core():
     galaxy = yaml.safe_load((ROOT / 'galaxy.yml').read_text())
     spec = galaxy['dependencies']['kubernetes.core']
     manifest = pathlib.Path(sys.prefix).glob('lib/python3*/site-packages/ansible_collections/kubernetes/core/MANIFEST.json')
-    import json
     installed = json.loads(next(manifest).read_text())['collection_info']['version']
     low, high = re.match(r'>=([\d.]+),<([\d.]+)', spec).groups()
-    as_tuple = lambda v: tuple(int(x) for x in v.split('.'))  # noqa: E731
-    assert as_tuple(low) <= as_tuple(installed) < as_tuple(high), f'{installed} outside {spec}'
+    assert _version(low) <= _version(installed) < _version(high), f'{installed} outside {spec}'
+
+
+def _version(text):
+    return tuple(int(part) for part in text.split('.'))

@@ -1,0 +1,101 @@
+"""playbooks/site.yml against the emulated API server: preflight accepts a good inventory
+without writing, and rejects bad input, unsupported clusters and unreachable clusters with
+a message that names the variable and the fix - before any write to the cluster."""
+import pytest
+
+from tests.harness.playbook import run_playbook
+
+INVENTORY = 'tests/inventories/emulated'
+
+
+def site(emulator, extra_vars=None, args=(), env=None):
+    full_env = emulator.env()
+    full_env.update(env or {})
+    return run_playbook('playbooks/site.yml', inventory=INVENTORY, env=full_env, extra_vars=extra_vars, args=args)
+
+
+@pytest.mark.slow
+def test_site_preflight_and_summary_on_a_supported_cluster(emulator):
+    result = site(emulator)
+    assert result.rc == 0, result.failure_message() or result.stdout[-2000:]
+    assert result.changed == 0
+    assert emulator.writes() == []
+    summary = [r for _p, t, r in result.tasks() if t == 'Show what the stack is made of'][0]
+    assert summary['msg']['cluster'] == 'Kubernetes v1.34.8'
+
+
+@pytest.mark.slow
+@pytest.mark.emulator(version='v1.30.2')
+def test_unsupported_kubernetes_version_is_refused(emulator):
+    result = site(emulator)
+    assert result.rc != 0
+    message = result.failure_message()
+    assert 'runs Kubernetes v1.30.2' in message and 'supports 1.34 to 1.35' in message
+    assert 'mlops_kubernetes_version_check: warn' in message
+    assert emulator.writes() == []
+
+
+@pytest.mark.slow
+@pytest.mark.emulator(version='v1.36.0')
+def test_version_check_warn_lets_an_unsupported_cluster_through(emulator):
+    result = site(emulator, extra_vars={'mlops_kubernetes_version_check': 'warn'})
+    assert result.rc == 0, result.failure_message()
+    warnings = [r['msg'] for _p, t, r in result.tasks() if t.endswith('Warn about an unsupported Kubernetes version')]
+    assert warnings and 'outside the supported range' in warnings[0]
+
+
+@pytest.mark.slow
+def test_unreachable_cluster_is_explained(tmp_path):
+    kubeconfig = tmp_path / 'kubeconfig'
+    kubeconfig.write_text(
+        'apiVersion: v1\nkind: Config\nclusters: [{name: gone, cluster: {server: "http://127.0.0.1:9"}}]\n'
+        'users: [{name: u, user: {token: t}}]\ncontexts: [{name: gone, context: {cluster: gone, user: u}}]\n'
+        'current-context: gone\n')
+    result = run_playbook('playbooks/site.yml', inventory=INVENTORY, env={'K8S_AUTH_KUBECONFIG': str(kubeconfig)})
+    assert result.rc != 0
+    message = result.failure_message()
+    assert message.startswith('Cannot reach the Kubernetes API'), message
+    assert str(kubeconfig) in message and 'mlops_kube_context' in message
+
+
+BAD_INPUTS = [
+    ({'mlops_size_profile': 'huge'}, 'mlops_size_profile must be one of: kind, small, production'),
+    ({'mlops_cluster_flavor': 'minikube'}, 'mlops_cluster_flavor must be one of'),
+    ({'mlops_wait_timeout': 'soon'}, "mlops_wait_timeout' is of type"),
+    ({'mlops_wait_timeout': 5}, 'mlops_wait_timeout=5 is out of range'),
+    ({'mlops_namespace_prefix': 'MLOps_Prod'}, 'mlops_namespace_prefix="MLOps_Prod" is not usable'),
+    ({'mlops_domain': 'https://example.com'}, 'mlops_domain="https://example.com" is not a DNS name'),
+    ({'mlops_tls_enabled': True, 'mlops_tls_secret_name': ''}, 'mlops_tls_secret_name is empty'),
+    ({'mlops_image_registry': 'registry.example.com/'}, 'mlops_image_registry="registry.example.com/"'),
+    ({'mlops_common_labels': {'bad key!': 'x'}}, 'mlops_common_labels has an invalid label'),
+    ({'mlops_kubernetes_version_check': 'off'}, 'mlops_kubernetes_version_check must be one of: strict, warn'),
+    ({'mlops_tls_enabled': 'sometimes'}, "mlops_tls_enabled' is of type"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[next(iter(v)) + '=' + str(next(iter(v.values()))) for v, _ in BAD_INPUTS])
+def test_bad_input_is_rejected_before_any_write(emulator, extra_vars, expected):
+    result = site(emulator, extra_vars=extra_vars)
+    assert result.rc != 0
+    assert expected in result.failure_message(), result.failure_message()
+    assert emulator.writes() == [], 'preflight must fail before the first write'
+
+
+@pytest.mark.slow
+def test_component_requirements_are_checked(emulator):
+    components = [{'name': 'postgres', 'tier': 1}, {'name': 'mlflow', 'tier': 2, 'requires': ['postgres']}]
+    result = site(emulator, extra_vars={'_mlops_components': components, 'postgres_enabled': False})
+    assert result.rc != 0
+    assert result.failure_message() == 'mlflow is enabled but needs postgres: set postgres_enabled: true, or mlflow_enabled: false.'
+    result = site(emulator, extra_vars={'_mlops_components': components, 'mlflow_enabled': 'yes'})
+    assert 'mlflow_enabled="yes" is not a boolean' in result.failure_message()
+
+
+@pytest.mark.slow
+def test_check_mode_and_tags_still_run_preflight(emulator):
+    result = site(emulator, args=['--check', '--diff', '--tags', 'nothing-else'])
+    assert result.rc == 0, result.failure_message()
+    names = [t for _p, t, _r in result.tasks()]
+    assert any(n.endswith('Ask the cluster for its version') for n in names)
+    assert emulator.writes() == []
