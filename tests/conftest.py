@@ -1,13 +1,15 @@
 """Shared test setup: the checkout is importable as the collection mlops.stack.
 
-`.collections/ansible_collections/mlops/stack` links to the checkout (as `make setup` does);
-adding `.collections` to sys.path lets tests import `ansible_collections.mlops.stack...`
-next to the collections of the community ansible package (both are namespace packages).
+`.collections/ansible_collections/mlops/stack` links to the checkout (as `make setup` does).
+Ansible's own collection loader is installed once with that path, so tests import
+`ansible_collections.mlops.stack...` and `ansible_collections.kubernetes.core...` the way
+Ansible does, and the render helpers can template with every collection's filters.
 """
-import sys
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
 
 from tests.harness.playbook import ROOT, ensure_collection_link
 
 ensure_collection_link()
-if str(ROOT / '.collections') not in sys.path:
-    sys.path.insert(0, str(ROOT / '.collections'))
+if AnsibleCollectionConfig.collection_finder is None:
+    init_plugin_loader([str(ROOT / '.collections')])
