@@ -15,7 +15,6 @@ Prints p50/p95 for both and the ratio. Goal: k8s_ready p50 <= 0.2 s and >= 10x f
 import argparse
 import datetime
 import json
-import os
 import pathlib
 import statistics
 import subprocess
@@ -101,7 +100,7 @@ def percentile(values, fraction):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--count', type=int, default=20, help='objects per module (default 20)')
     parser.add_argument('--delay', type=float, default=6.0,
                         help='seconds from creation to ready; longer than a playbook start-up (default 6)')

@@ -11,7 +11,7 @@ module: k8s_ready
 short_description: Wait until Kubernetes objects are ready, or say exactly why they are not
 version_added: 0.1.0
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 description:
   - Waits, with watches rather than sleep-polling, until every target is ready, under one
     deadline for the whole call.

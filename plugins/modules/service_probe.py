@@ -11,7 +11,7 @@ module: service_probe
 short_description: Check that an in-cluster Service (or a URL) answers as expected
 version_added: 0.1.0
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 description:
   - Calls an HTTP(S) endpoint of a Service through the Kubernetes API server's service proxy
     (C(/api/v1/namespaces/NS/services/SCHEME:NAME:PORT/proxy/PATH)), so no port-forward and no
@@ -217,11 +217,9 @@ def proxy_sender(api_client, path, method, headers, body, request_timeout):
                 path, method, header_params=dict(headers), body=body, auth_settings=['BearerToken'],
                 _preload_content=False, _return_http_data_only=True, _request_timeout=request_timeout)
             return Response(response.status, response.data, time.monotonic() - started)
-        except ApiException as exc:
-            if getattr(exc, 'status', 0):
+        except Exception as exc:  # HTTP errors carry a status; connection/TLS errors are retried until the deadline
+            if isinstance(exc, ApiException) and getattr(exc, 'status', 0):
                 return Response(exc.status, exc.body or exc.reason or '', time.monotonic() - started)
-            return Response(None, '', time.monotonic() - started, error=str(exc))
-        except Exception as exc:  # connection refused, TLS, timeouts: retried until the deadline
             return Response(None, '', time.monotonic() - started, error='%s: %s' % (type(exc).__name__, exc))
     return send
 

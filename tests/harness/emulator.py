@@ -175,7 +175,7 @@ def _now_iso() -> str:
 
 
 def _suffix(n: int = 5) -> str:
-    return "".join(random.choice(_SUFFIX_ALPHABET) for _ in range(n))
+    return "".join(random.choice(_SUFFIX_ALPHABET) for unused in range(n))
 
 
 def _hash(obj: Any, n: int = 10) -> str:
@@ -623,7 +623,7 @@ class Registry:
 
     def remove(self, key: tuple) -> None:
         self.types.pop(key, None)
-        group, version, _ = key
+        group, version, unused = key
         if not any(k[0] == group and k[1] == version for k in self.types):
             versions = self.group_versions.get(group, [])
             if version in versions:
@@ -635,7 +635,7 @@ class Registry:
         return self.types.get((group, version, plural))
 
     def resources(self, group: str, version: str) -> list:
-        return [rt for (g, v, _), rt in self.types.items() if g == group and v == version]
+        return [rt for (g, v, unused), rt in self.types.items() if g == group and v == version]
 
     def for_gr(self, gr: tuple) -> Optional[ResourceType]:
         """The preferred-version type for a (group, plural) storage key."""
@@ -647,10 +647,10 @@ class Registry:
 
     def for_kind(self, api_version: str, kind: str) -> Optional[ResourceType]:
         group, version = api_version.rsplit("/", 1) if "/" in api_version else ("", api_version)
-        for (g, v, _), rt in self.types.items():
+        for (g, v, unused), rt in self.types.items():
             if g == group and v == version and rt.kind == kind:
                 return rt
-        for (g, _, _), rt in self.types.items():
+        for (g, unused_version, unused_plural), rt in self.types.items():
             if g == group and rt.kind == kind:
                 return rt
         return None
@@ -759,7 +759,7 @@ class Store:
         objs = self.data.get(gr, {})
         if ns is None:
             return list(objs.values())
-        return [o for (n, _), o in objs.items() if n == ns]
+        return [o for (n, unused), o in objs.items() if n == ns]
 
     def _emit(self, ev: Event) -> None:
         if len(self.history) >= self.history_size:
@@ -952,7 +952,7 @@ class Controllers:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        for _ in range(100):
+        for unused in range(100):
             if not self.dirty or not self.active:
                 return
             batch, self.dirty = self.dirty, set()
@@ -1033,7 +1033,7 @@ class Controllers:
     # -- helpers ----------------------------------------------------------- #
     def owner_chain(self, obj: dict) -> list:
         chain, cur = [obj], obj
-        for _ in range(4):
+        for unused in range(4):
             ref = _controller_ref(cur)
             if not ref or ref.get("kind") not in _KIND_GR:
                 break
@@ -1333,7 +1333,7 @@ class Controllers:
         name = _meta(rs)["name"]
         owner_kind = (_controller_ref(rs) or {}).get("kind")
         hash_label = ((spec.get("template") or {}).get("metadata") or {}).get("labels", {}).get("pod-template-hash")
-        for _ in range(want - len(pods)):
+        for unused in range(want - len(pods)):
             pod = self.new_pod(rs, "ReplicaSet", "apps/v1", f"{name}-{_suffix()}", spec.get("template"),
                                {"pod-template-hash": hash_label} if hash_label else {})
             if pod:
@@ -1583,7 +1583,7 @@ class Controllers:
                            "Reached expected number of succeeded pods", True)])
             self.event(job, "Completed", "Job completed", component="job-controller")
         else:
-            for _ in range(max(0, min(parallelism, completions - succeeded) - len(active))):
+            for unused in range(max(0, min(parallelism, completions - succeeded) - len(active))):
                 pod = self.new_pod(job, "Job", "batch/v1", f"{name}-{_suffix()}", spec.get("template"),
                                    {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
                                     "batch.kubernetes.io/job-name": name, "job-name": name})
@@ -1694,7 +1694,7 @@ _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 
 def _label_key_ok(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
+    prefix, unused, name = key.rpartition("/")
     if prefix and not _dns1123_subdomain(prefix):
         return False
     return 0 < len(name) <= 63 and _LABEL_VALUE.fullmatch(name) is not None
@@ -2363,7 +2363,7 @@ class ApiServer:
             return self._json(self._serve(rt, out) if out.get("kind") != "Status" else out, code)
         if method in ("PUT", "PATCH"):
             return await self._update(request, rt, ns, name, sub, dry_run)
-        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _openapi(self, parts: list) -> web.Response:
         """Just enough OpenAPI v3 for kubectl to know the server validates fields itself.
@@ -2446,8 +2446,8 @@ class ApiServer:
             out["status"] = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                              "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
         elif rt.kind in ("TokenReview", "SelfSubjectReview"):
-            out["status"] = {"authenticated": True, "userInfo": {"username": "emulator-admin",
-                                                                  "groups": ["system:masters"]}}
+            user_info = {"username": "emulator-admin", "groups": ["system:masters"]}
+            out["status"] = {"authenticated": True, "userInfo": user_info}
         return out
 
     def _scale(self, rt: ResourceType, obj: dict) -> dict:
@@ -2543,7 +2543,7 @@ class ApiServer:
             timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else 1800.0
             since = int(rv_param) if rv_param not in ("", "0") else None
         except ValueError:
-            raise ApiError(400, "BadRequest", f"invalid resourceVersion/timeoutSeconds") from None
+            raise ApiError(400, "BadRequest", "invalid resourceVersion/timeoutSeconds") from None
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
                                                        "Cache-Control": "no-cache"})
         resp.enable_chunked_encoding()
@@ -2640,8 +2640,8 @@ class ApiServer:
                                "application/merge-patch+json, application/apply-patch+yaml")
             new = strategic_merge(current, body)
         else:
-            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                           f"accepted media types include: application/json-patch+json, "
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                           "accepted media types include: application/json-patch+json, "
                            "application/merge-patch+json, application/apply-patch+yaml")
         if isinstance(new, dict) and request.method == "PATCH" and (
                 _meta(new).get("resourceVersion") == _meta(current).get("resourceVersion")):
@@ -3063,7 +3063,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[list] = None) -> int:
     """CLI: ``python -m tests.harness.emulator --port 0 --kubeconfig PATH [--state-file PATH] [--config YAML]``."""
-    p = argparse.ArgumentParser(prog="python -m tests.harness.emulator", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tests.harness.emulator", description=__doc__.split("\n", maxsplit=1)[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--kubeconfig", help="write a kubeconfig (context 'emulator') here")

@@ -214,7 +214,7 @@ def _builtin_validator_cached(version: str, strict: bool, api_version: str, kind
     # Only accept files whose group/version/kind really match: the file name
     # mapping drops the domain of the group (e.g. "apps" for any "apps.*").
     gvks = schema.get("x-kubernetes-group-version-kind") or []
-    group, _, ver = api_version.rpartition("/")
+    group, unused, ver = api_version.rpartition("/")
     if gvks and not any(g.get("group", "") == group and g.get("version") == ver and g.get("kind") == kind
                         for g in gvks):
         return None
@@ -386,7 +386,7 @@ class CrdIndex:
     def _crd_files(self) -> list[tuple[str, str, Path]]:
         if self._files is None:
             self._files = [(chart, version, f)
-                           for chart, version, _ in upstream.iter_charts(self.root)
+                           for chart, version, unused in upstream.iter_charts(self.root)
                            for f in upstream.crd_files(chart, version, self.root)]
         return self._files
 
@@ -492,7 +492,7 @@ def validate_custom(doc: Mapping, *, index: CrdIndex | None = None,
     """
     api_version = str(doc.get("apiVersion", ""))
     kind = str(doc.get("kind", ""))
-    group, _, version = api_version.rpartition("/")
+    group, unused, version = api_version.rpartition("/")
     index = index if index is not None else crd_index()
     validator = index.validator(group, version, kind)
     if validator is None:
@@ -501,7 +501,7 @@ def validate_custom(doc: Mapping, *, index: CrdIndex | None = None,
         if known:
             same_kind = [v for v, k in known if k == kind]
             hint = (f" (served versions of {kind}: {', '.join(same_kind)})" if same_kind
-                    else f" (kinds in {group}: {', '.join(sorted({k for _, k in known}))})")
+                    else f" (kinds in {group}: {', '.join(sorted({k for unused, k in known}))})")
         return [f"$: no CRD for {group or '(core)'}/{version}/{kind} in upstream data{hint}"]
     errors = _errors_from_jsonschema(validator, doc)
     meta = doc.get("metadata")
@@ -701,7 +701,7 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
-        return str.__str__(value) if type(value) is not str else value
+        return str.__str__(value) if type(value) is not str else value  # pylint: disable=unidiomatic-typecheck
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -68,7 +68,7 @@ def job(name, backoff=1, ns="default"):
 
 
 def kubectl(emu, tmp_path, *args, stdin=None, check=True):
-    res = subprocess.run(["kubectl", "--cache-dir", str(tmp_path / "kube-cache"), *args], input=stdin,
+    res = subprocess.run(["kubectl", "--cache-dir", str(tmp_path / "kube-cache"), *args], input=stdin, check=False,
                          capture_output=True, text=True, env=emu.env(), timeout=60)
     if check:
         assert res.returncode == 0, res.stderr
@@ -308,7 +308,7 @@ def run_playbook(emulator, tmp_path, *extra):
     env.pop("ANSIBLE_CONFIG", None)
     res = subprocess.run([str(Path(PY).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                           "-e", f"ansible_python_interpreter={PY}", *extra, str(book)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0", res.stdout)
     assert recap, res.stdout[-2000:]
@@ -619,9 +619,9 @@ def test_preload_upstream_crds():
                 "networking.istio.io", "machinelearning.seldon.io"} <= groups
         amc = emu.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "alertmanagerconfigs.monitoring.coreos.com")
         assert amc is not None and "=" in json.dumps(amc)  # the `- =` enum items survived
-        status, _ = http(emu, "POST", "/apis/monitoring.coreos.com/v1/namespaces/default/servicemonitors",
-                         {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-                          "metadata": {"name": "sm"}, "spec": {"endpoints": []}})
+        monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                   "metadata": {"name": "sm"}, "spec": {"endpoints": []}}
+        status, unused = http(emu, "POST", "/apis/monitoring.coreos.com/v1/namespaces/default/servicemonitors", monitor)
         assert status == 201
         emu.reset()  # preloaded CRDs survive a reset
         assert emu.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "rayclusters.ray.io") is not None
@@ -810,7 +810,7 @@ def test_pod_and_job_faults(emulator_factory):
 def test_api_error_and_latency_faults(emulator):
     core = client.CoreV1Api(emulator.api_client())
     emulator.inject_fault("api_error", method="GET", path=r"/namespaces/default/configmaps$", status=500, count=2)
-    for _ in range(2):
+    for unused in range(2):
         with pytest.raises(ApiException) as err:
             core.list_namespaced_config_map("default")
         assert err.value.status == 500 and json.loads(err.value.body)["reason"] == "InternalError"

@@ -130,8 +130,9 @@ def test_render_var_structured_native_types(demo):
         "image": {"repository": "nginx", "tag": "1.27-role-vars"},
         "podLabels": {"app.kubernetes.io/name": "web-inventory", "team": "ml"},
     }
-    assert type(values) is dict and type(values["fullnameOverride"]) is str
-    assert type(values["replicaCount"]) is int
+    # Exact plain types, not Ansible's tagged subclasses.
+    assert type(values) is dict and type(values["fullnameOverride"]) is str  # pylint: disable=unidiomatic-typecheck
+    assert type(values["replicaCount"]) is int  # pylint: disable=unidiomatic-typecheck
     # plain types dump without python tags
     assert "!!python" not in yaml.safe_dump(values)
 
@@ -395,9 +396,8 @@ def test_values_kube_prometheus_stack_freeform():
             "storageSpec": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "5Gi"}}}}},
             "ruleSelectorNilUsesHelmValues": False,
         }},
-        "kubelet": {"serviceMonitor": {"cAdvisorMetricRelabelings": [{"action": "drop", "regex": "x",
-                                                                       "sourceLabels": ["__name__"],
-                                                                       "separator": ";"}]}},
+        "kubelet": {"serviceMonitor": {"cAdvisorMetricRelabelings": [
+            {"action": "drop", "regex": "x", "sourceLabels": ["__name__"], "separator": ";"}]}},
         "defaultRules": {"rules": {"etcd": False}},
         "nodeExporter": {"enabled": False},
     }
@@ -449,6 +449,6 @@ def test_values_rules_with_fixture_chart():
     assert "schema: $.schemaOnly: 1 is not of type 'string'" in one({"schemaOnly": 1})
     assert "schema: $.replicaCount: 0 is less than the minimum of 1" in one({"replicaCount": 0})
     assert "schema: $.annotations.a: 1 is not of type 'string'" in one({"annotations": {"a": 1}})
-    assert one({"replicas": 2}) == ("demo-chart 1.0.0 values: replicas: unknown key 'replicas' (not in "
-                                     "upstream values.yaml or values.schema.json)")
+    expected = "demo-chart 1.0.0 values: replicas: unknown key 'replicas' (not in upstream values.yaml or values.schema.json)"
+    assert one({"replicas": 2}) == expected
     assert check({"undocumented": {"x": 1}}, freeform=["undocumented"]) == []

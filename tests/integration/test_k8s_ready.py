@@ -101,8 +101,8 @@ def test_bare_pod_becomes_ready(cluster):
 
 def test_missing_object_times_out_with_not_found(cluster):
     dummy, client = cluster
-    ready, failed, resources, elapsed = wait(client, {'kind': 'Deployment', 'api_version': 'apps/v1',
-                                                       'name': 'ghost', 'namespace': NS}, timeout=1)
+    ghost = {'kind': 'Deployment', 'api_version': 'apps/v1', 'name': 'ghost', 'namespace': NS}
+    ready, failed, resources, elapsed = wait(client, ghost, timeout=1)
     assert not ready and not failed
     assert 0.9 <= elapsed < 3
     assert resources[0]['reason'] == 'NotFound'
@@ -242,8 +242,8 @@ def test_custom_resource_by_condition_and_crd_established(cluster):
 
     def finish():
         widgets = client.resource('Widget', 'example.com/v1')
-        widgets.status.patch(name='w', namespace=NS, content_type='application/merge-patch+json',
-                      body={'status': {'state': 'ready', 'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'Up'}]}})
+        status = {'state': 'ready', 'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'Up'}]}
+        widgets.status.patch(name='w', namespace=NS, content_type='application/merge-patch+json', body={'status': status})
     timer = threading.Timer(0.3, finish)
     timer.start()
     ready, dummy, resources, dummy2 = wait(client, spec)
@@ -263,8 +263,8 @@ def test_custom_resource_terminal_reason_fails_fast(cluster):
                                        'schema': {'openAPIV3Schema': {'type': 'object', 'x-kubernetes-preserve-unknown-fields': True}}}]}})
     emu.create({'apiVersion': 'example.com/v1', 'kind': 'Gadget', 'metadata': {'name': 'g', 'namespace': NS},
                 'status': {'conditions': [{'type': 'Ready', 'status': 'False', 'reason': 'InvalidSpec', 'message': 'bad size'}]}})
-    ready, failed, resources, elapsed = wait(client, {'kind': 'Gadget', 'api_version': 'example.com/v1', 'name': 'g',
-                                                       'namespace': NS, 'condition': {'type': 'Ready'}}, timeout=10)
+    gadget = {'kind': 'Gadget', 'api_version': 'example.com/v1', 'name': 'g', 'namespace': NS, 'condition': {'type': 'Ready'}}
+    ready, failed, resources, elapsed = wait(client, gadget, timeout=10)
     assert failed and resources[0]['reason'] == 'InvalidSpec' and elapsed < 5
 
 

@@ -105,4 +105,3 @@ def test_ansible_doc_renders(module):
     assert proc.returncode == 0, proc.stderr
     assert 'kubeconfig' in proc.stdout, 'the kubernetes.core auth options are documented'
     assert proc.stderr.strip() == '' or 'WARNING' not in proc.stderr, proc.stderr
-

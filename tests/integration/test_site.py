@@ -74,7 +74,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[next(iter(v)) + '=' + str(next(iter(v.values()))) for v, _ in BAD_INPUTS])
+@pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[next(iter(v)) + '=' + str(next(iter(v.values()))) for v, unused in BAD_INPUTS])
 def test_bad_input_is_rejected_before_any_write(emulator, extra_vars, expected):
     result = site(emulator, extra_vars=extra_vars)
     assert result.rc != 0

@@ -115,7 +115,7 @@ def _match_one(version: tuple, term: str) -> bool:
     if not m:
         raise ChartError(f"improper constraint: {term}")
     op, target = m.group(1) or "", m.group(2)
-    core, _, pre = target.partition("-")
+    core, unused, pre = target.partition("-")
     parts = core.split(".")
     wild = [p in ("x", "X", "*") for p in parts]
     nums = [0 if w else int(p) for p, w in zip(parts, wild)]

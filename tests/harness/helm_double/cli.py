@@ -329,7 +329,7 @@ class Context:
         for rule in re.split(r"[,\s]+", self.env.get("HELM_DOUBLE_FAIL") or ""):
             if not rule:
                 continue
-            r_op, _, r_name = rule.partition(":")
+            r_op, unused, r_name = rule.partition(":")
             if r_op == op and r_name in (release, "*"):
                 return rule
         return None
@@ -366,8 +366,8 @@ def _resolve_chart(ctx: Context, ref: str) -> dict:
     cat = ctx.catalog
     ctx.record.update(chart_ref=ref, version=version, repo=repo_flag)
     if ref.startswith("oci://"):
-        base, _, last = ref.rpartition("/")
-        name, _, tag = last.partition(":")
+        base, unused, last = ref.rpartition("/")
+        name, unused, tag = last.partition(":")
         version = version or tag or None
         cands = cat.candidates(name, base, f"{base}/{name}")
         entry = catalog_mod.pick_version(cands, version)
@@ -400,7 +400,7 @@ def _resolve_chart(ctx: Context, ref: str) -> dict:
             raise HelmError(f'failed to fetch {ref} : 404 Not Found')
         entry = dict(entry, resolved_repo=None)
     elif "/" in ref:
-        alias, _, name = ref.partition("/")
+        alias, unused, name = ref.partition("/")
         repo = ctx.state.repo(alias) if ctx.state else None
         if repo is None:
             raise HelmError(f"repo {alias} not found")
@@ -940,8 +940,8 @@ def _release_record(ctx: Context, entry: dict, name: str, ns: str, values: dict,
         "chart_defaults": _safe_defaults(entry), "objects": refs, "manifest": [],
         "flags": {k: ctx.record.get(k) for k in ("wait", "atomic", "create_namespace", "skip_crds", "timeout")},
     }
-    history.append({k: rel[k] for k in ("revision", "status", "chart", "version", "app_version", "values",
-                                         "updated", "notes")} | {"manifest": []})
+    kept = ("revision", "status", "chart", "version", "app_version", "values", "updated", "notes")
+    history.append({k: rel[k] for k in kept} | {"manifest": []})
     rel["history"] = history[-10:]
     return rel
 

@@ -155,7 +155,7 @@ class Kube:
             raise KubeUnavailable(f"create namespace {name}: {_short(exc)}") from None
 
     def create_if_missing(self, obj: dict, namespace: str, crd_lookup=None) -> bool:
-        path, _ = resource_path(obj, namespace, crd_lookup)
+        path, unused = resource_path(obj, namespace, crd_lookup)
         try:
             self._call("POST", path, obj)
             return True
@@ -167,7 +167,7 @@ class Kube:
 
     def apply(self, obj: dict, namespace: str, crd_lookup=None) -> str:
         """Create, or replace when it exists; returns 'created' or 'replaced'."""
-        path, _ = resource_path(obj, namespace, crd_lookup)
+        path, unused = resource_path(obj, namespace, crd_lookup)
         name = obj["metadata"]["name"]
         try:
             self._call("POST", path, obj)
@@ -189,7 +189,7 @@ class Kube:
             raise KubeUnavailable(f"replace {obj.get('kind')} {name}: {_short(exc)}") from None
 
     def delete(self, ref: dict, namespace: str, crd_lookup=None) -> bool:
-        path, _ = resource_path(ref, namespace, crd_lookup, name=ref["metadata"]["name"])
+        path, unused = resource_path(ref, namespace, crd_lookup, name=ref["metadata"]["name"])
         try:
             self._call("DELETE", path)
             return True

@@ -180,7 +180,7 @@ def apply_set(target: dict, expr: str, mode: str = "typed") -> None:
             if end < 0:
                 raise ValuesError(f"key {key!r} has an unterminated list value")
             inner = expr[i + 1:end]
-            items = [] if inner == "" else [s for s in re.split(r"(?<!\\),", inner)]
+            items = [] if inner == "" else list(re.split(r"(?<!\\),", inner))
             value: Any = [_convert(s.replace("\\,", ","), mode) for s in items]
             i = end + 1
         else:
