@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
 export PATH
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: help up down setup test-setup test lint syntax sanity pytest molecule docs upstream-data clean
 
