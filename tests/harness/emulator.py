@@ -57,6 +57,10 @@ What is emulated
   pods, container config errors, failed jobs) and on the API itself (error
   status codes, latency), from Python or through ``/__emulator/*``.
 * A bounded record of every mutating API request (``writes``).
+* The service proxy (``/api/v1/namespaces/NS/services/[SCHEME:]NAME:PORT/proxy/PATH``):
+  ``200 ok`` when a Ready pod backs the Service, ``503`` when none does, or whatever a
+  backend registered with ``set_service_backend`` answers (a canned response or a real
+  HTTP server of the test). Proxied requests are not recorded as writes.
 
 Using it
 --------
@@ -141,6 +145,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+import aiohttp
 import yaml
 from aiohttp import web
 
@@ -160,6 +165,7 @@ __all__ = [
 DEFAULT_VERSION = "v1.34.8"
 UPSTREAM_ENV = "MLOPS_UPSTREAM_DIR"
 CONTROL_PREFIX = "/__emulator"
+_PROXY_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/]+)/proxy(/.*)?$")
 POD_FAULTS = ("image_pull", "crash_loop", "unschedulable", "create_container_config", "job_failed")
 API_FAULTS = ("api_error", "slow")
 STD_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -1729,6 +1735,8 @@ class ApiServer:
         self.delay_rules: list = []
         self.pod_rules: list = []
         self.api_faults: list = []
+        # (namespace, service, port) -> {"url": ...} or {"status", "body", "content_type"}
+        self.service_backends: dict = {}
         self._cluster_ip = itertools.count(2)
         self._crd_docs: list = []
 
@@ -1771,6 +1779,7 @@ class ApiServer:
         self.store.close_watchers()
         self.controllers.stop()
         self.delay_rules, self.pod_rules, self.api_faults = [], [], []
+        self.service_backends = {}
         self.default_delay = self.initial_delay
         self.writes_log.clear()
         self._init_state(rv=self.store.rv)
@@ -2231,7 +2240,8 @@ class ApiServer:
             except (ValueError, TypeError, KeyError) as exc:
                 return self._json(ApiError(400, "BadRequest", f"bad control request: {exc!r}").body(), 400)
         method = request.method
-        mutating = method in ("POST", "PUT", "PATCH", "DELETE")
+        # A request proxied to a Service is traffic to the app, not a write to the cluster.
+        mutating = method in ("POST", "PUT", "PATCH", "DELETE") and not _PROXY_PATH.match(path)
         record = None
         if mutating:
             record = {"method": method, "path": path, "query": request.query_string, "api_version": None,
@@ -2278,6 +2288,9 @@ class ApiServer:
         if path == "/apis":
             return self._json({"kind": "APIGroupList", "apiVersion": "v1",
                                "groups": [self._group(g) for g in self.registry.group_versions if g]})
+        proxied = _PROXY_PATH.match(request.path)
+        if proxied:
+            return await self.serve_service_proxy(request, *proxied.groups())
         parts = path.strip("/").split("/")
         if parts[0] == "openapi":
             return self._openapi(parts[1:])
@@ -2658,6 +2671,68 @@ class ApiServer:
         return self._json(self._scale(rt, result) if request.path.endswith("/scale") else result)
 
     # -- control endpoints --------------------------------------------------- #
+    # -- the service proxy ------------------------------------------------- #
+    def set_service_backend(self, namespace: str, name: str, port: Any, url: Optional[str] = None,
+                            status: int = 200, body: str = "", content_type: str = "text/plain") -> None:
+        """What ``/api/v1/namespaces/NS/services/[SCHEME:]NAME:PORT/proxy/...`` answers.
+
+        With ``url`` the request is forwarded there (a real HTTP server of the test); otherwise
+        the given status/body is returned for every path.
+        """
+        backend = {"url": url} if url else {"status": int(status), "body": body, "content_type": content_type}
+        self.service_backends[(namespace, name, str(port))] = backend
+
+    def _ready_pods_behind(self, service: dict) -> list:
+        selector = (service.get("spec") or {}).get("selector") or {}
+        if not selector:
+            return []
+        pods = self.store.list(("", "pods"), _meta(service).get("namespace"))
+        return [p for p in pods
+                if all((_meta(p).get("labels") or {}).get(k) == v for k, v in selector.items())
+                and any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (p.get("status") or {}).get("conditions") or [])]
+
+    async def serve_service_proxy(self, request: web.Request, namespace: str, ref: str,
+                                  subpath: Optional[str]) -> web.StreamResponse:
+        """The API server's service proxy.
+
+        Emulated: the Service must exist and expose the port (by name or number). A backend
+        registered with ``set_service_backend`` answers; without one, the Service answers
+        ``200 ok`` when a Ready pod matches its selector and ``503`` (no endpoints) when none
+        does, like a healthy app behind a real Service. Not emulated: the scheme (http and
+        https are the same), per-path behaviour of real apps (register a backend for that).
+        """
+        fields = ref.split(":")
+        if fields[0] in ("http", "https") and len(fields) > 1:
+            fields = fields[1:]
+        name, port = fields[0], (fields[1] if len(fields) > 1 else "")
+        service = self.store.get(("", "services"), namespace, name)
+        if service is None:
+            raise ApiError(404, "NotFound", f'services "{name}" not found',
+                           {"name": name, "kind": "services"})
+        ports = (service.get("spec") or {}).get("ports") or []
+        match = [p for p in ports if not port or str(p.get("port")) == port or p.get("name") == port]
+        if not match:
+            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        keys = {str(match[0].get("port")), str(match[0].get("name")), port}
+        backend = next((self.service_backends[(namespace, name, k)] for k in keys
+                        if (namespace, name, k) in self.service_backends), None)
+        if backend is None:
+            if not self._ready_pods_behind(service):
+                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            return web.Response(text="ok")
+        if "url" not in backend:
+            return web.Response(text=backend["body"], status=backend["status"], content_type=backend["content_type"])
+        target = backend["url"].rstrip("/") + (subpath or "/")
+        if request.query_string:
+            target += "?" + request.query_string
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization", "content-length")}
+        async with aiohttp.ClientSession() as session:
+            async with session.request(request.method, target, headers=headers, data=await request.read()) as answer:
+                data = await answer.read()
+                return web.Response(body=data, status=answer.status,
+                                    content_type=answer.content_type or "application/octet-stream")
+
     async def handle_control(self, request: web.Request) -> web.Response:
         """JSON control API under ``/__emulator`` (see ``Emulator`` for the Python equivalents)."""
         parts = request.path[len(CONTROL_PREFIX):].strip("/").split("/")
@@ -2701,6 +2776,15 @@ class ApiServer:
             return self._json({"ok": True})
         if what == "compact" and method == "POST":
             return self._json({"compactedResourceVersion": self.store.compact()})
+        if what == "services":
+            if method == "POST":
+                self.set_service_backend(**body)
+                return self._json({"ok": True})
+            if method == "DELETE":
+                self.service_backends.clear()
+                return self._json({"ok": True})
+            return self._json({"items": [{"namespace": k[0], "name": k[1], "port": k[2], **v}
+                                         for k, v in self.service_backends.items()]})
         if what == "crds" and method == "POST":
             return self._json({"names": self.preload_crds(body.get("paths") or [])})
         raise ApiError(404, "NotFound", f"unknown control endpoint {request.path}")
@@ -2917,6 +3001,11 @@ class Emulator:
     def preload_crds(self, paths: Iterable) -> list:
         return self.call(self.server.preload_crds, [str(p) for p in paths])
 
+    def set_service_backend(self, namespace: str, name: str, port: Any, url: Optional[str] = None,
+                            status: int = 200, body: str = "", content_type: str = "text/plain") -> None:
+        """What the service proxy answers for a Service port (see ``ApiServer.serve_service_proxy``)."""
+        self.call(self.server.set_service_backend, namespace, name, port, url, status, body, content_type)
+
     @property
     def resource_version(self) -> int:
         return self.call(lambda: self.server.store.rv)
@@ -3016,6 +3105,9 @@ class EmulatorClient:
 
     def compact(self) -> int:
         return self._req("POST", "compact", {})["compactedResourceVersion"]
+
+    def set_service_backend(self, namespace: str, name: str, port: Any, **backend) -> None:
+        self._req("POST", "services", {"namespace": namespace, "name": name, "port": port, **backend})
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:

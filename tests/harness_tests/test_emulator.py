@@ -924,3 +924,32 @@ def test_module_scoped_emulator_is_reset_between_tests_part1(emulator_module):
 def test_module_scoped_emulator_is_reset_between_tests_part2(emulator_module):
     assert emulator_module.get("v1", "ConfigMap", "leftover", "default") is None
     assert emulator_module.faults() == [] and emulator_module.writes() == []
+
+
+def test_service_proxy_answers_by_pod_readiness_and_backends(emulator):
+    """The service proxy: 503 without ready pods, 200 once a Ready pod backs the Service,
+    canned backends per port, and proxied requests are not writes."""
+    import urllib.error
+    import urllib.request
+    emulator.set_ready_delay(0.3)
+    emulator.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+                     "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}, {"port": 9000}]}})
+    url = emulator.url + "/api/v1/namespaces/default/services/http:web:http/proxy/healthz"
+
+    def status(target):
+        try:
+            with urllib.request.urlopen(target, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    assert status(url)[0] == 503
+    emulator.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0", "namespace": "default",
+                                                                     "labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}})
+    emulator.wait_for(lambda: status(url)[0] == 200, timeout=5)
+    emulator.set_service_backend("default", "web", 9000, status=418, body="teapot")
+    assert status(emulator.url + "/api/v1/namespaces/default/services/web:9000/proxy/x") == (418, "teapot")
+    assert status(emulator.url + "/api/v1/namespaces/default/services/web:7777/proxy/")[0] == 503
+    assert status(emulator.url + "/api/v1/namespaces/default/services/ghost:80/proxy/")[0] == 404
+    assert emulator.writes() == []

@@ -105,3 +105,26 @@ def test_ansible_doc_renders(module):
     assert proc.returncode == 0, proc.stderr
     assert 'kubeconfig' in proc.stdout, 'the kubernetes.core auth options are documented'
     assert proc.stderr.strip() == '' or 'WARNING' not in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_service_probe_through_the_api_server_proxy(emulator, http_server):
+    """service_probe reaches Services through the API server: a Service with no ready pods
+    is retried until its deadline, a JSON check on a real backend passes, a wrong status fails."""
+    emulator.create({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'demo'}})
+    for name in ('api', 'empty'):
+        emulator.create({'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': name, 'namespace': 'demo'},
+                         'spec': {'selector': {'app': name}, 'ports': [{'name': 'http', 'port': 8080}]}})
+    emulator.set_service_backend('demo', 'api', 'http', url=http_server)
+    result = run_playbook('tests/integration/playbooks/probe.yml', env=emulator.env())
+    assert result.rc == 0, result.stdout[-3000:]
+    tasks = _by_name(result)
+    assert tasks['probe-health']['status'] == 200 and tasks['probe-health']['json'] == {'status': 'ok'}
+    assert tasks['probe-health']['url'] == '/api/v1/namespaces/demo/services/api:http/proxy/health'
+    assert tasks['probe-missing-path']['failed'] and tasks['probe-missing-path']['status'] == 404
+    assert 'HTTP 404, expected 200' in tasks['probe-missing-path']['msg']
+    empty = tasks['probe-no-endpoints']
+    assert empty['failed'] and empty['status'] == 503 and empty['attempts'] >= 2
+    assert 'no endpoints available' in empty['msg']
+    assert tasks['probe-no-service']['failed'] and tasks['probe-no-service']['status'] == 404
+    assert emulator.writes() == []
