@@ -1660,13 +1660,17 @@ def load_crd_documents(path: str | os.PathLike) -> list:
 
 def find_upstream_crds(upstream_dir: Optional[str | os.PathLike] = None,
                        charts: Optional[Iterable[str]] = None) -> list:
-    """CRD files under ``$MLOPS_UPSTREAM_DIR/<chart>/<version>/crds/*.yaml``.
+    """CRD files under ``$MLOPS_UPSTREAM_DIR/<chart>/<version>/crds/*.yaml`` (the variable
+    defaults to ``../shared/upstream`` beside the checkout when that exists).
 
     Only the newest version directory of each chart is used.  Returns ``[]``
     when the directory is not configured or missing; callers decide whether
     that is a skip or a failure.
     """
-    root = upstream_dir or os.environ.get(UPSTREAM_ENV)
+    if upstream_dir is None:
+        from tests.harness.upstream import upstream_dir as default_upstream_dir  # env var, else ../shared/upstream
+        upstream_dir = default_upstream_dir()
+    root = upstream_dir
     if not root or not Path(root).is_dir():
         return []
     wanted = set(charts) if charts else None

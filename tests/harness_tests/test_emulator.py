@@ -24,12 +24,12 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness.emulator import (
     DEFAULT_VERSION,
-    UPSTREAM_ENV,
     Emulator,
     EmulatorClient,
     find_upstream_crds,
     strategic_merge,
 )
+from tests.harness.upstream import require_upstream
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -608,9 +608,7 @@ spec: {size: 3}
 
 @pytest.mark.upstream
 def test_preload_upstream_crds():
-    root = os.environ.get(UPSTREAM_ENV)
-    if not root or not Path(root).is_dir():
-        pytest.skip(f"{UPSTREAM_ENV} is not set or missing ({root!r}): no upstream CRDs to preload")
+    root = require_upstream()  # skips, with the reason, when the data is missing
     files = find_upstream_crds()
     assert files, f"no <chart>/<version>/crds/*.yaml under {root}"
     with Emulator(crd_paths=files) as emu:
@@ -929,8 +927,6 @@ def test_module_scoped_emulator_is_reset_between_tests_part2(emulator_module):
 def test_service_proxy_answers_by_pod_readiness_and_backends(emulator):
     """The service proxy: 503 without ready pods, 200 once a Ready pod backs the Service,
     canned backends per port, and proxied requests are not writes."""
-    import urllib.error
-    import urllib.request
     emulator.set_ready_delay(0.3)
     emulator.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                      "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}, {"port": 9000}]}})
