@@ -365,7 +365,8 @@ def main():
         headline = 'will not become ready'
     else:
         headline = 'not ready after %ss' % params['timeout']
-    first = not_ready[0] if not_ready else {}
+    # Lead with an object that failed for good (the cause), else the first one not ready.
+    first = next((r for r in not_ready if r['state'] == 'failed'), not_ready[0] if not_ready else {})
     name = first.get('name') or '[%s]' % (first.get('label_selector') or 'all')
     where = '%s/' % first['namespace'] if first.get('namespace') else ''
     msg = '%s %s%s %s: %s: %s' % (first.get('kind'), where, name, headline, first.get('reason'), first.get('message'))

@@ -57,6 +57,8 @@ What is emulated
   pods, container config errors, failed jobs) and on the API itself (error
   status codes, latency), from Python or through ``/__emulator/*``.
 * A bounded record of every mutating API request (``writes``).
+* Simulated operators for custom resources (``status_rules``): a created or changed object
+  of a listed kind gets the listed status after a delay (no spec checking).
 * The service proxy (``/api/v1/namespaces/NS/services/[SCHEME:]NAME:PORT/proxy/PATH``):
   ``200 ok`` when a Ready pod backs the Service, ``503`` when none does, or whatever a
   backend registered with ``set_service_backend`` answers (a canned response or a real
@@ -1720,7 +1722,8 @@ class ApiServer:
 
     def __init__(self, version: str = DEFAULT_VERSION, ready_delay: float = 0.0, nodes: int = 1,
                  tick: float = 0.25, history_size: int = 10000, crd_paths: Iterable = (),
-                 namespaces: Iterable[str] = (), seed: Optional[int] = None, max_writes: int = 100000):
+                 namespaces: Iterable[str] = (), seed: Optional[int] = None, max_writes: int = 100000,
+                 status_rules: Iterable[dict] = ()):
         self.version = version
         self.default_delay = float(ready_delay)
         self.initial_delay = float(ready_delay)
@@ -1739,6 +1742,8 @@ class ApiServer:
         self.delay_rules: list = []
         self.pod_rules: list = []
         self.api_faults: list = []
+        # Simulated operators: [{api_version, kind, status, delay?}] (see _apply_status_rules).
+        self.status_rules: list = [dict(r) for r in status_rules]
         # (namespace, service, port) -> {"url": ...} or {"status", "body", "content_type"}
         self.service_backends: dict = {}
         self._cluster_ip = itertools.count(2)
@@ -1756,7 +1761,7 @@ class ApiServer:
         self.registry.load_bundled()
         self.store = Store(rv, self.history_size)
         self.controllers = Controllers(self)
-        self.store.listeners = [self._on_event, self.controllers.on_event]
+        self.store.listeners = [self._on_event, self.controllers.on_event, self._apply_status_rules]
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease", *self.extra_namespaces]:
             if self.store.get(NAMESPACES, None, ns) is None:
                 self.internal_create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -1866,6 +1871,30 @@ class ApiServer:
         return [dict(w) for w in self.writes_log if dry_run is None or w["dry_run"] == dry_run]
 
     # -- CRDs ---------------------------------------------------------------- #
+    def _apply_status_rules(self, ev: Event) -> None:
+        """Simulated operators for custom resources: when an object of a rule's kind is created
+        or its spec changes, its status becomes the rule's ``status`` (plus
+        ``observedGeneration``) after the rule's ``delay`` (default: the readiness delay).
+        A rule only writes status: it does not check the spec the way the real operator would.
+        """
+        if ev.type == "DELETED" or not self.status_rules:
+            return
+        kind, api_version = ev.obj.get("kind"), ev.obj.get("apiVersion")
+        generation = _meta(ev.obj).get("generation")
+        if ev.old is not None and _meta(ev.old).get("generation") == generation:
+            return  # status or metadata change: nothing new to reconcile
+        for rule in self.status_rules:
+            if rule.get("kind") == kind and rule.get("api_version", api_version) == api_version:
+                delay = float(rule.get("delay", self.default_delay))
+                gr, key = ev.gr, _key(ev.obj)
+                self.loop.call_later(delay, self._set_rule_status, gr, key, generation, rule["status"])
+
+    def _set_rule_status(self, gr: tuple, key: tuple, generation: Any, status: dict) -> None:
+        obj = self.store.get(gr, *key)
+        if obj is None or _meta(obj).get("generation") != generation:
+            return
+        self.internal_update(gr, {**obj, "status": {**copy.deepcopy(status), "observedGeneration": generation}})
+
     def _on_event(self, ev: Event) -> None:
         if ev.gr != CRDS:
             return
@@ -2825,8 +2854,8 @@ def _bind(host: str, port: int) -> socket.socket:
 def _config_kwargs(config: Optional[dict]) -> tuple:
     """Split a config mapping into ApiServer kwargs and post-start rules."""
     config = dict(config or {})
-    kwargs = {k: config.pop(k) for k in ("version", "ready_delay", "nodes", "tick", "history_size", "namespaces",
-                                         "seed") if k in config}
+    keys = ("version", "ready_delay", "nodes", "tick", "history_size", "namespaces", "status_rules", "seed")
+    kwargs = {k: config.pop(k) for k in keys if k in config}
     crds = [str(p) for p in config.pop("crds", [])]
     upstream = config.pop("upstream_crds", None)
     if upstream:

@@ -106,8 +106,15 @@ def _base(root: Path | None) -> Path:
 
 
 def chart_dir(chart: str, version: str, root: Path | None = None) -> Path:
-    """``<upstream>/<chart>/<version>``; raises FileNotFoundError if absent."""
-    path = _base(root) / chart / str(version)
+    """``<upstream>/<chart>/<version>`` (a ``v`` prefix on either side is ignored: some data
+    directories are named after the git tag, ``make upstream-data`` uses the chart version);
+    raises FileNotFoundError if absent."""
+    version = str(version)
+    path = _base(root) / chart / version
+    if not path.is_dir():
+        alternative = version[1:] if version.startswith("v") else "v" + version
+        if (_base(root) / chart / alternative).is_dir():
+            path = _base(root) / chart / alternative
     if not path.is_dir():
         base = _base(root) / chart
         known = sorted(p.name for p in base.iterdir()) if base.is_dir() else []

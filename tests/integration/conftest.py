@@ -10,6 +10,7 @@ import pytest
 
 from tests.harness.helm_double import HelmDouble
 from tests.harness.playbook import ROOT, run_playbook
+from tests.harness.upstream import upstream_dir
 
 CATALOGS = sorted((ROOT / 'tests/helm_catalog').glob('*.yml'))
 INVENTORY = 'tests/inventories/emulated'
@@ -18,7 +19,8 @@ INVENTORY = 'tests/inventories/emulated'
 class Stack:
     def __init__(self, emulator, tmp_path):
         self.emulator = emulator
-        self.helm = HelmDouble(tmp_path / 'helm', catalog=CATALOGS)
+        # The double takes each chart's CRDs from the upstream data (when it is there).
+        self.helm = HelmDouble(tmp_path / 'helm', catalog=CATALOGS, upstream_dir=upstream_dir())
         self.env = self.helm.env(emulator.env())
 
     def site(self, playbook='playbooks/site.yml', inventory=INVENTORY, extra_vars=None, args=(), env=None):

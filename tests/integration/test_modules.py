@@ -71,6 +71,9 @@ def test_modules_through_ansible(emulator, http_server):
     assert 'event Warning' in broken['msg'], 'the failure message carries the diagnosis'
     assert broken['elapsed'] < 30, 'fail fast, not at the 60 s deadline'
 
+    among = tasks['broken-among-many']
+    assert among['msg'].startswith('Deployment demo/broken will not become ready: '), 'the cause leads, not the first target'
+    assert '(and 1 more not ready)' in among['msg'].split('\n')[0]
     assert tasks['probe-url']['status'] == 200 and tasks['probe-url']['json'] == {'status': 'ok'}
     assert tasks['probe-url']['attempts'] == 1
     wrong = tasks['probe-url-wrong-body']

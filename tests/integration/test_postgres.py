@@ -1,0 +1,295 @@
+"""playbooks/postgres.yml against the emulated API server and the helm double.
+
+The emulator runs no CloudNativePG operator, so `OperatorStandIn` plays its part, openly: a
+background thread that does what the operator's reconcilers report in status, and no more.
+A `Cluster` becomes Ready only when every managed role's `passwordSecret` exists in the
+Cluster's namespace as a `kubernetes.io/basic-auth` Secret whose `username` is the role (what
+CloudNativePG requires); a `Database` gets `status.applied: true` (at its generation) only when
+its Cluster is Ready and its owner is one of the Cluster's managed roles. So the tests prove the
+role's wiring and that its gates wait for operator status, not that PostgreSQL itself works
+(the molecule kind scenario does that).
+"""
+import base64
+import re
+import threading
+import time
+from urllib.parse import quote
+
+import pytest
+
+from tests.harness.upstream import require_upstream, upstream_dir
+
+PLAYBOOK = 'playbooks/postgres.yml'
+NS = 'mlops-postgres'
+CNPG = 'postgresql.cnpg.io/v1'
+# Fault tests raise the readiness timeout far above their runtime: failing before it proves fail-fast.
+SLOW_TIMEOUT = 900
+
+
+def _b64(text):
+    return base64.b64decode(text).decode()
+
+
+def secret_data(emulator, name, namespace):
+    secret = emulator.get('v1', 'Secret', name, namespace)
+    assert secret is not None, f'Secret {namespace}/{name} is missing'
+    return {key: _b64(value) for key, value in (secret.get('data') or {}).items()}
+
+
+class OperatorStandIn:
+    """Sets Cluster and Database status the way the CloudNativePG operator would."""
+
+    def __init__(self, emulator, interval=0.05):
+        self.emulator = emulator
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name='cnpg-operator-stand-in', daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.emulator.call(self._reconcile)
+            time.sleep(self.interval)
+
+    def _reconcile(self):
+        server = self.emulator.server
+        clusters_rt = server.registry.for_kind(CNPG, 'Cluster')
+        databases_rt = server.registry.for_kind(CNPG, 'Database')
+        if clusters_rt is None or databases_rt is None:
+            return
+        secrets_gr = server.registry.for_kind('v1', 'Secret').gr
+        ready_roles = {}
+        for cluster in server.store.list(clusters_rt.gr):
+            meta = cluster['metadata']
+            problems, roles = [], []
+            for role in ((cluster['spec'].get('managed') or {}).get('roles') or []):
+                roles.append(role['name'])
+                ref = (role.get('passwordSecret') or {}).get('name')
+                secret = server.store.get(secrets_gr, meta['namespace'], ref) if ref else None
+                if secret is None or secret.get('type') != 'kubernetes.io/basic-auth' \
+                        or _b64((secret.get('data') or {}).get('username', '')) != role['name']:
+                    problems.append(f'role {role["name"]}: passwordSecret {ref} is not a basic-auth Secret for it')
+            ready = not problems
+            status = {
+                'phase': 'Cluster in healthy state' if ready else 'Setting up primary',
+                'instances': cluster['spec']['instances'],
+                'readyInstances': cluster['spec']['instances'] if ready else 0,
+                'managedRolesStatus': {'byStatus': {'reconciled': roles}} if ready else {'cannotReconcile': {'roles': problems}},
+                'conditions': [{'type': 'Ready', 'status': 'True' if ready else 'False',
+                                'reason': 'ClusterIsReady' if ready else 'ClusterIsNotReady',
+                                'message': 'Cluster is Ready' if ready else '; '.join(problems),
+                                'lastTransitionTime': '2026-01-01T00:00:00Z'}],
+            }
+            if ready:
+                ready_roles[(meta['namespace'], meta['name'])] = set(roles)
+            if cluster.get('status') != status:
+                server.internal_update(clusters_rt.gr, {**cluster, 'status': status})
+        for database in server.store.list(databases_rt.gr):
+            meta, spec = database['metadata'], database['spec']
+            roles = ready_roles.get((meta['namespace'], spec['cluster']['name']))
+            applied = roles is not None and spec['owner'] in roles
+            status = {'applied': applied, 'observedGeneration': meta.get('generation', 1)}
+            if not applied:
+                status['message'] = 'cluster not ready or owner role not managed'
+            if database.get('status') != status:
+                server.internal_update(databases_rt.gr, {**database, 'status': status})
+
+
+VAULT = {'postgres_database_passwords': {'mlflow': 'from/vault:p@ss'}}
+
+
+def run(stack, extra_vars=None, args=()):
+    """playbooks/postgres.yml; the helm double reads the chart's CRDs from the upstream data."""
+    found = upstream_dir()
+    return stack.site(PLAYBOOK, extra_vars=extra_vars, args=args, env={'MLOPS_UPSTREAM_DIR': str(found)} if found else None)
+
+
+def _ok(result):
+    return result.failure_message() or result.stderr[-3000:] or result.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
+    require_upstream()
+    emulator = stack.emulator
+    with OperatorStandIn(emulator):
+        first = run(stack, extra_vars=VAULT)
+        assert first.rc == 0, _ok(first)
+        assert first.changed > 0
+
+        # The pinned chart, with the values that matter.
+        deploys = stack.helm.deploys('cnpg')
+        assert len(deploys) == 1
+        release = stack.helm.release('cnpg')
+        assert (release['chart'], release['version'], release['app_version'], release['namespace']) == ('cloudnative-pg', '0.29.0', '1.30.0', NS)
+        assert release['repo_url'].rstrip('/') == 'https://cloudnative-pg.github.io/charts'
+        values = deploys[0]['values']
+        assert values['image'] == {'repository': 'ghcr.io/cloudnative-pg/cloudnative-pg', 'tag': '1.30.0'}
+        assert values['config']['clusterWide'] is False
+        assert values['monitoring']['podMonitorEnabled'] is False
+        assert values['resources']['requests'] == {'cpu': '50m', 'memory': '100Mi'}
+
+        cluster = emulator.get(CNPG, 'Cluster', 'postgres', NS)
+        assert cluster['spec']['imageName'] == 'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
+        assert cluster['spec']['instances'] == 1 and cluster['spec']['enablePDB'] is False
+        assert [r['name'] for r in cluster['spec']['managed']['roles']] == ['mlflow', 'prefect']
+        for app in ('mlflow', 'prefect'):
+            database = emulator.get(CNPG, 'Database', f'postgres-{app}', NS)
+            assert database['spec'] == {'cluster': {'name': 'postgres'}, 'name': app, 'owner': app,
+                                        'ensure': 'present', 'databaseReclaimPolicy': 'retain'}
+            role_secret = emulator.get('v1', 'Secret', f'postgres-{app}-role', NS)
+            assert role_secret['type'] == 'kubernetes.io/basic-auth'
+            assert role_secret['metadata']['labels']['cnpg.io/reload'] == 'true'
+            password = secret_data(emulator, 'postgres-database-passwords', NS)[app]
+            app_secret = secret_data(emulator, f'{app}-postgres', f'mlops-{app}')
+            assert app_secret == {
+                'username': app, 'password': password, 'dbname': app, 'port': '5432',
+                'host': 'postgres-rw.mlops-postgres.svc', 'sslmode': 'require',
+                'uri': f"postgresql://{app}:{quote(password, safe='')}@postgres-rw.mlops-postgres.svc:5432/{app}",
+            }
+            assert secret_data(emulator, f'postgres-{app}-role', NS) == {'username': app, 'password': password}
+        # The Vault value wins; the other password is generated (32 letters and digits).
+        assert secret_data(emulator, 'mlflow-postgres', 'mlops-mlflow')['password'] == VAULT['postgres_database_passwords']['mlflow']
+        assert re.fullmatch(r'[A-Za-z0-9]{32}', secret_data(emulator, 'prefect-postgres', 'mlops-prefect')['password'])
+        summary = [r for _p, t, r in first.tasks() if t == 'Show where PostgreSQL is and where its credentials live'][0]
+        assert summary['postgres_summary'] == {
+            'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'},
+            'credentials': {'mlflow': 'Secret mlops-mlflow/mlflow-postgres', 'prefect': 'Secret mlops-prefect/prefect-postgres'}}
+        passwords = {app: secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] for app in ('mlflow', 'prefect')}
+
+        # Second run, verbose: nothing changes, no password is regenerated or printed.
+        second = run(stack, extra_vars=VAULT, args=['-vvv'])
+        assert second.rc == 0, _ok(second)
+        assert second.changed == 0, second.changed_tasks()
+        for app, password in passwords.items():
+            assert secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] == password
+            assert password not in second.stdout and password not in second.stderr
+            assert password not in first.stdout
+        assert len(stack.helm.deploys('cnpg')) == 1
+
+
+@pytest.mark.slow
+def test_operator_fault_fails_fast_with_a_diagnosis(stack):
+    require_upstream()
+    stack.emulator.inject_fault('image_pull', kind='Deployment', namespace=NS, name='cnpg-cloudnative-pg')
+    started = time.monotonic()
+    result = run(stack, extra_vars={'mlops_wait_timeout': SLOW_TIMEOUT})
+    elapsed = time.monotonic() - started
+    assert result.rc != 0
+    message = result.failure_message()
+    assert 'Deployment mlops-postgres/cnpg-cloudnative-pg will not become ready' in message, message
+    assert 'ImagePullBackOff' in message or 'ErrImagePull' in message, message
+    assert elapsed < SLOW_TIMEOUT / 4, f'took {elapsed:.0f}s: the gate must fail fast, not wait for mlops_wait_timeout'
+
+
+@pytest.mark.slow
+def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
+    require_upstream()
+    result = run(stack, args=['--check', '--diff'])
+    assert result.rc == 0, _ok(result)
+    assert stack.emulator.writes(dry_run=False) == []
+    assert stack.helm.deploys('cnpg') == []
+
+
+EXTERNAL = {'postgres_mode': 'external', 'postgres_external_host': 'db.example.com', 'postgres_external_sslmode': 'verify-full'}
+ADMIN = {'postgres_external_admin_username': 'dbadmin', 'postgres_external_admin_password': 'admin-secret-pw'}
+
+
+def _setup_jobs(emulator):
+    return sorted(j['metadata']['name'] for j in emulator.list('batch/v1', 'Job', NS))
+
+
+@pytest.mark.slow
+def test_external_with_admin_runs_a_setup_job_once_per_spec(stack):
+    emulator = stack.emulator
+    first = run(stack, extra_vars={**EXTERNAL, **ADMIN})
+    assert first.rc == 0, _ok(first)
+    assert stack.helm.deploys('cnpg') == []
+    jobs = _setup_jobs(emulator)
+    assert len(jobs) == 1 and jobs[0].startswith('postgres-setup-')
+    job = emulator.get('batch/v1', 'Job', jobs[0], NS)
+    container = job['spec']['template']['spec']['containers'][0]
+    assert container['image'] == 'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
+    assert 'admin-secret-pw' not in str(job) and container['args'] == ['--no-psqlrc', '--file=/sql/setup.sql']
+    env = {e['name']: e for e in container['env']}
+    assert env['PGPASSWORD']['valueFrom']['secretKeyRef'] == {'name': 'postgres-external-admin', 'key': 'password'}
+    assert env['DB_PASSWORD_0']['valueFrom']['secretKeyRef'] == {'name': 'postgres-database-passwords', 'key': 'mlflow'}
+    assert (env['PGHOST']['value'], env['PGSSLMODE']['value']) == ('db.example.com', 'verify-full')
+    sql = emulator.get('v1', 'ConfigMap', jobs[0], NS)['data']['setup.sql']
+    assert "CREATE ROLE %I LOGIN PASSWORD %L', 'mlflow'" in sql and 'CREATE DATABASE %I OWNER %I' in sql
+    assert secret_data(emulator, 'postgres-external-admin', NS) == {'username': 'dbadmin', 'password': 'admin-secret-pw'}
+    mlflow = secret_data(emulator, 'mlflow-postgres', 'mlops-mlflow')
+    assert (mlflow['host'], mlflow['port'], mlflow['sslmode']) == ('db.example.com', '5432', 'verify-full')
+    assert mlflow['password'] == secret_data(emulator, 'postgres-database-passwords', NS)['mlflow']
+
+    second = run(stack, extra_vars={**EXTERNAL, **ADMIN})
+    assert second.rc == 0, _ok(second)
+    assert second.changed == 0, second.changed_tasks()
+    assert _setup_jobs(emulator) == jobs
+
+    # A changed spec (one more database) runs a new Job and removes the old one.
+    third = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'postgres_databases': [
+        {'name': 'mlflow'}, {'name': 'prefect'}, {'name': 'ray'}]})
+    assert third.rc == 0, _ok(third)
+    new_jobs = _setup_jobs(emulator)
+    assert len(new_jobs) == 1 and new_jobs != jobs
+    assert emulator.get('v1', 'ConfigMap', jobs[0], NS) is None
+    assert secret_data(emulator, 'ray-postgres', 'mlops-ray')['dbname'] == 'ray'
+
+
+@pytest.mark.slow
+def test_external_setup_job_failure_fails_fast(stack):
+    stack.emulator.inject_fault('job_failed', kind='Job', namespace=NS, message='psql: error: connection refused')
+    started = time.monotonic()
+    result = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'mlops_wait_timeout': SLOW_TIMEOUT})
+    elapsed = time.monotonic() - started
+    assert result.rc != 0
+    message = result.failure_message()
+    assert message.startswith('Job mlops-postgres/postgres-setup-') and 'will not become ready' in message, message
+    assert 'BackoffLimitExceeded' in message, message
+    assert elapsed < SLOW_TIMEOUT / 4
+
+
+@pytest.mark.slow
+def test_external_with_given_credentials_needs_no_job(stack):
+    emulator = stack.emulator
+    passwords = {'mlflow': 'mlflow-given-pw', 'prefect': 'prefect-given-pw'}
+    result = run(stack, extra_vars={**EXTERNAL, 'postgres_external_port': 6432, 'postgres_database_passwords': passwords})
+    assert result.rc == 0, _ok(result)
+    assert _setup_jobs(emulator) == []
+    for app, password in passwords.items():
+        data = secret_data(emulator, f'{app}-postgres', f'mlops-{app}')
+        assert data['uri'] == f'postgresql://{app}:{password}@db.example.com:6432/{app}'
+        assert password not in result.stdout
+    assert emulator.get('v1', 'Secret', 'postgres-external-admin', NS) is None
+
+
+BAD_INPUTS = [
+    ({'postgres_mode': 'cloud'}, 'postgres_mode must be one of: cnpg, external'),
+    ({'postgres_mode': 'external'}, 'postgres_external_host=""'),
+    ({**EXTERNAL}, 'no password for mlflow, prefect'),
+    ({**EXTERNAL, 'postgres_external_admin_username': 'dbadmin'}, 'Set both postgres_external_admin_username and postgres_external_admin_password'),
+    ({'postgres_databases': [{'name': 'ML-Flow'}]}, 'postgres_databases has an invalid name "ML-Flow"'),
+    ({'postgres_databases': [{'name': 'mlflow'}, {'name': 'mlflow'}]}, 'postgres_databases lists a database or owner twice'),
+    ({'postgres_databases': [{'name': 'mlflow', 'nmespace': 'x'}]}, 'nmespace'),
+    ({'postgres_instances': 0}, 'postgres_instances=0 is out of range'),
+    ({'postgres_instances': 'three'}, "postgres_instances' is of type"),
+    ({'postgres_storage_size': '10 GB'}, 'postgres_storage_size="10 GB" is not a Kubernetes quantity'),
+    ({'postgres_database_passwords': {'mlfow': 'x'}}, 'unknown keys: mlfow'),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[f'{i:02d}-{e[:40]}' for i, (unused, e) in enumerate(BAD_INPUTS)])
+def test_bad_input_is_rejected_before_any_write(stack, extra_vars, expected):
+    result = run(stack, extra_vars=extra_vars)
+    assert result.rc != 0
+    assert expected in result.failure_message(), result.failure_message()
+    assert stack.emulator.writes() == [], 'the postgres preflight must fail before the first write'
