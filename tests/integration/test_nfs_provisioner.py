@@ -11,7 +11,9 @@ import pytest
 
 PLAYBOOK = 'playbooks/nfs_provisioner.yml'
 NAMESPACE = 'mlops-nfs'
-IN_CLUSTER = {'nfs_provisioner_server_enabled': True, 'nfs_provisioner_server_allow_privileged': True}
+# The emulated inventory names an external server; these runs set the export explicitly.
+IN_CLUSTER = {'nfs_provisioner_server_enabled': True, 'nfs_provisioner_server_allow_privileged': True,
+              'nfs_provisioner_server': '', 'nfs_provisioner_share': '/'}
 EXTERNAL = {'nfs_provisioner_server': 'nfs.example.test', 'nfs_provisioner_share': '/srv/nfs'}
 
 
@@ -163,7 +165,7 @@ def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
 
 
 BAD_INPUTS = {
-    'server-missing': ({}, 'nfs_provisioner_server is empty'),
+    'server-missing': ({'nfs_provisioner_server': ''}, 'nfs_provisioner_server is empty'),
     'server-url': ({'nfs_provisioner_server': 'nfs://nas.example.com/export'}, 'is not a host name or IP address'),
     'share-relative': ({**EXTERNAL, 'nfs_provisioner_share': 'srv/nfs'}, 'nfs_provisioner_share="srv/nfs" is not usable'),
     'reclaim-policy-typo': ({**EXTERNAL, 'nfs_provisioner_reclaim_policy': 'delete'},
