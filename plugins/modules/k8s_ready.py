@@ -235,21 +235,14 @@ api_errors:
 '''
 
 import copy
-import traceback
 
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-    HAS_KUBERNETES_CORE = True
-    KUBERNETES_CORE_ERROR = None
-except ImportError:
-    AUTH_ARG_SPEC = {}
-    HAS_KUBERNETES_CORE = False
-    KUBERNETES_CORE_ERROR = traceback.format_exc()
+from ansible_collections.mlops.stack.plugins.module_utils.kubernetes_core import (
+    CoreException,
+    auth_argument_spec,
+    get_api_client,
+    k8s_module,
+)
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.stack.plugins.module_utils.readiness import HAS_JMESPATH, ReadinessError
 from ansible_collections.mlops.stack.plugins.module_utils.waiter import (
     ReadinessWaiter,
@@ -268,7 +261,7 @@ CONDITION_SPEC = dict(
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec = auth_argument_spec()
     spec.update(
         resources=dict(type='list', elements='dict', default=[], options=dict(
             kind=dict(type='str', required=True),
@@ -326,12 +319,8 @@ def collect_targets(params):
 
 
 def main():
-    if not HAS_KUBERNETES_CORE:
-        bare = AnsibleModule(argument_spec={}, supports_check_mode=True, bypass_checks=True)
-        bare.fail_json(msg=missing_required_lib('the kubernetes.core collection (>= 6.2.0, < 7)'),
-                       exception=KUBERNETES_CORE_ERROR)
 
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = k8s_module(argument_spec(), supports_check_mode=True)
     params = module.params
     for option in ('timeout', 'restart_limit', 'unschedulable_grace', 'events_limit'):
         if params[option] < 0:

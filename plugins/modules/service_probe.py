@@ -143,29 +143,21 @@ url:
   type: str
 '''
 
-import copy
 import json
 import time
-import traceback
 
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-    HAS_KUBERNETES_CORE = True
-    KUBERNETES_CORE_ERROR = None
-except ImportError:
-    AUTH_ARG_SPEC = {}
-    HAS_KUBERNETES_CORE = False
-    KUBERNETES_CORE_ERROR = traceback.format_exc()
+from ansible_collections.mlops.stack.plugins.module_utils.kubernetes_core import (
+    CoreException,
+    auth_argument_spec,
+    get_api_client,
+    k8s_module,
+)
 
 try:
     from kubernetes.client.rest import ApiException
 except ImportError:  # AnsibleK8SModule reports the missing library
     ApiException = Exception
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.urls import fetch_url
 from ansible_collections.mlops.stack.plugins.module_utils.probe import (
     Response,
@@ -177,7 +169,7 @@ from ansible_collections.mlops.stack.plugins.module_utils.readiness import HAS_J
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec = auth_argument_spec()
     spec.update(
         service=dict(type='str'),
         namespace=dict(type='str', default='default'),
@@ -256,11 +248,7 @@ def validate(params):
 
 
 def main():
-    if not HAS_KUBERNETES_CORE:
-        bare = AnsibleModule(argument_spec={}, supports_check_mode=True, bypass_checks=True)
-        bare.fail_json(msg=missing_required_lib('the kubernetes.core collection (>= 6.2.0, < 7)'),
-                       exception=KUBERNETES_CORE_ERROR)
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = k8s_module(argument_spec(), supports_check_mode=True)
     params = module.params
     problem = validate(params)
     if problem:
