@@ -65,16 +65,21 @@ def test_prerequisites_pass_with_a_working_engine(tmp_path):
     assert 'Prerequisites OK.' in proc.stdout
 
 
-def test_tool_download_failure_is_explained(tmp_path):
-    """No internet (or a bad proxy): the pinned download fails with a clear message."""
-    bin_dir = _bin_dir(tmp_path, {'curl': 'exit 6'})
+def _fetch_kind(tmp_path, bin_dir):
+    """Runs scripts/tools.sh kind in a copy of the scripts and pins; returns (copy, process)."""
     tools = tmp_path / 'repo'
     shutil.copytree(ROOT / 'scripts', tools / 'scripts')
     shutil.copytree(ROOT / 'roles/common/vars', tools / 'roles/common/vars')
     python = ROOT / '.venv/bin/python'
     if not python.exists():
         pytest.skip('needs the project virtualenv (.venv) for PyYAML')
-    proc = _run(['bash', str(tools / 'scripts/tools.sh'), 'kind'], bin_dir, PYTHON=str(python))
+    return tools, _run(['bash', str(tools / 'scripts/tools.sh'), 'kind'], bin_dir, PYTHON=str(python))
+
+
+def test_tool_download_failure_is_explained(tmp_path):
+    """No internet (or a bad proxy): the pinned download fails with a clear message."""
+    bin_dir = _bin_dir(tmp_path, {'curl': 'exit 6'})
+    tools, proc = _fetch_kind(tmp_path, bin_dir)
     assert proc.returncode == 1
     assert 'ERROR: could not download kind v0.32.0' in proc.stderr
     assert not (tools / '.tools/bin/kind').exists()
@@ -83,13 +88,7 @@ def test_tool_download_failure_is_explained(tmp_path):
 def test_tool_checksum_mismatch_is_refused(tmp_path):
     """A download that does not match the pinned sha256 is never installed."""
     bin_dir = _bin_dir(tmp_path, {'curl': 'for a; do case "$prev" in -o) echo tampered > "$a";; esac; prev=$a; done'})
-    tools = tmp_path / 'repo'
-    shutil.copytree(ROOT / 'scripts', tools / 'scripts')
-    shutil.copytree(ROOT / 'roles/common/vars', tools / 'roles/common/vars')
-    python = ROOT / '.venv/bin/python'
-    if not python.exists():
-        pytest.skip('needs the project virtualenv (.venv) for PyYAML')
-    proc = _run(['bash', str(tools / 'scripts/tools.sh'), 'kind'], bin_dir, PYTHON=str(python))
+    tools, proc = _fetch_kind(tmp_path, bin_dir)
     assert proc.returncode == 1
     assert 'does not match its pinned sha256' in proc.stderr
     assert not (tools / '.tools/bin/kind').exists()
