@@ -4,7 +4,6 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PYTHON ?= python3
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Upstream chart values, schemas and CRDs for the offline render checks (see docs/testing.md).
 MLOPS_UPSTREAM_DIR ?= $(if $(wildcard $(CURDIR)/../shared/upstream),$(abspath $(CURDIR)/../shared/upstream),$(CURDIR)/.cache/upstream)
@@ -32,15 +31,22 @@ down: ## Delete the local kind cluster
 
 setup: $(VENV)/.installed .collections/ansible_collections/mlops/stack ## Create .venv with the runtime packages
 
-test-setup: $(VENV)/.installed-test .collections/ansible_collections/mlops/stack
+test-setup: $(VENV)/.installed-test .collections/ansible_collections/mlops/stack ## .venv with the test tools, plus the pinned helm
+	@scripts/tools.sh helm
 
-$(VENV)/.installed: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The venv runs on Python >= 3.12 (scripts/find-python.sh finds one, pyenv-aware, or says what
+# is needed); a venv left from an older interpreter is rebuilt.
+$(VENV)/.python-ok:
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
+	  py=$$(scripts/find-python.sh) || exit 2; rm -rf $(VENV); echo "Creating $(VENV) with $$py"; \
+	  "$$py" -m venv $(VENV); }
+	touch $@
+
+$(VENV)/.installed: requirements.txt | $(VENV)/.python-ok
 	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-test: requirements.txt requirements-test.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/.installed-test: requirements.txt requirements-test.txt | $(VENV)/.python-ok
 	$(PIP) install -r requirements-test.txt
 	touch $(VENV)/.installed $@
 

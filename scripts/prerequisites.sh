@@ -10,7 +10,7 @@ need() { # need <command> <why and how>
   fi
 }
 
-need python3 "install Python 3.11 or newer (e.g. 'apt-get install python3 python3-venv')."
+need python3 "install Python 3.12 or newer (e.g. 'apt-get install python3 python3-venv')."
 need curl "install curl; it downloads the pinned kind and helm binaries."
 need sha256sum "install coreutils; downloads are checksum-verified."
 

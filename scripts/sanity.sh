@@ -5,12 +5,12 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-$repo/.venv}
-python_version=${SANITY_PYTHON:-3.11}
+python_version=${SANITY_PYTHON:-3.13}
 
 # ansible-test downloads a pip bootstrap script on first use; offline, use our stand-in.
 cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
-[ -f "$cache/get_pip_24_2.py" ] || cp "$repo/tests/sanity/get_pip_offline.py" "$cache/get_pip_24_2.py"
+[ -f "$cache/get_pip_25_2.py" ] || cp "$repo/tests/sanity/get_pip_offline.py" "$cache/get_pip_25_2.py"
 
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT

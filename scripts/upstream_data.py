@@ -3,6 +3,9 @@
 extracts its data files into the layout the render tests read through MLOPS_UPSTREAM_DIR:
 
     <dest>/<chart name>/<chart version>/{Chart.yaml, values.yaml, values.schema.json, crds/*.yaml}
+    <dest>/charts/<chart name>-<chart version>.tgz   (the archive as released: the render layer's
+                                                   `helm template`, the tests' chart repository,
+                                                   and what an air-gapped chart repository holds)
 
 Needs the `helm` CLI and internet access. Usage: scripts/upstream_data.py DEST
 """
@@ -28,12 +31,16 @@ def pinned_charts():
 def pull(entry, dest: pathlib.Path) -> pathlib.Path:
     chart, version = entry['chart'], str(entry['chart_version'])
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ['helm', 'pull', '--untar', '--untardir', tmp, '--version', version]
+        cmd = ['helm', 'pull', '--destination', tmp, '--version', version]
         if entry.get('repo', '').startswith('oci://'):
             cmd.append(f"{entry['repo'].rstrip('/')}/{chart}")
         else:
             cmd += ['--repo', entry['repo'], chart]
         subprocess.run(cmd, check=True)
+        archive = pathlib.Path(tmp) / f'{chart}-{version}.tgz'
+        (dest / 'charts').mkdir(parents=True, exist_ok=True)
+        shutil.copy2(archive, dest / 'charts' / archive.name)
+        subprocess.run(['tar', '-xzf', str(archive), '-C', tmp], check=True)
         source = pathlib.Path(tmp) / chart
         target = dest / chart / version
         target.mkdir(parents=True, exist_ok=True)

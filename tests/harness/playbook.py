@@ -58,7 +58,9 @@ class PlaybookResult:
             return ''
         result = failed[-1][1]
         for item in result.get('results') or []:
-            if item.get('failed'):
+            # ansible-core 2.21's json callback drops `failed` from loop items; a failed
+            # assert item still says `evaluated_to: false`, any failed item has `exception`.
+            if item.get('failed') or item.get('evaluated_to') is False or 'exception' in item:
                 return item.get('msg', '')
         return result.get('msg', '')
 

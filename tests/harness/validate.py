@@ -66,7 +66,7 @@ __all__ = [
 # Kubernetes version whose schemas are used for built-in kinds.  Overridable per
 # call or with MLOPS_K8S_VERSION; resolved to the newest version shipped by
 # kubernetes-validate that is not newer than the request.
-DEFAULT_K8S_VERSION = os.environ.get("MLOPS_K8S_VERSION", "1.34")
+DEFAULT_K8S_VERSION = os.environ.get("MLOPS_K8S_VERSION", "1.35")
 
 _OBJECT_META_REF = ("https://kubernetes.io/api/_definitions.json"
                     "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")

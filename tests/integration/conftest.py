@@ -1,34 +1,69 @@
-"""Fixtures for whole-playbook tests: an emulated cluster plus the helm double.
+"""Fixtures for whole-playbook tests: an emulated cluster, the real helm binary and a local
+chart repository.
 
-`stack` gives the emulator, a HelmDouble (its record: `stack.helm.deploys(release)`, ...),
-the environment pointing ansible-playbook and the helm double at the emulator, and
-`stack.site(...)` to run a playbook. The helm double's chart catalogue is every file in
-tests/helm_catalog/ (one per component: pinned chart versions and the objects each chart
-creates, so readiness gates wait on real objects).
+`stack` gives the emulator, the environment pointing ansible-playbook and helm at it (with
+`MLOPS_CHART_REPOSITORY` set to a Helm repository on 127.0.0.1 that serves the pinned chart
+archives from `$MLOPS_UPSTREAM_DIR/charts`, which the emulated inventories pass on as
+`mlops_chart_repository`), `stack.site(...)` to run a playbook, and `stack.release(...)` /
+`stack.helm(...)` to ask the real helm what it installed. Without chart archives the
+repository is absent and the tests that install charts skip (`require_upstream`).
 """
+import json
+import os
+import pathlib
+import subprocess
+
 import pytest
 
-from tests.harness.helm_double import HelmDouble
-from tests.harness.playbook import ROOT, run_playbook
-from tests.harness.upstream import upstream_dir
+from tests.harness.chart_repo import ChartRepository, charts_dir, helm_binary
+from tests.harness.playbook import run_playbook
 
-CATALOGS = sorted((ROOT / 'tests/helm_catalog').glob('*.yml'))
 INVENTORY = 'tests/inventories/emulated'
 
 
+@pytest.fixture(scope='session')
+def chart_repository():
+    if charts_dir() is None:
+        yield None
+        return
+    with ChartRepository() as repo:
+        yield repo
+
+
 class Stack:
-    def __init__(self, emulator, tmp_path):
+    def __init__(self, emulator, tmp_path, chart_repository):
         self.emulator = emulator
-        # The double takes each chart's CRDs from the upstream data (when it is there).
-        self.helm = HelmDouble(tmp_path / 'helm', catalog=CATALOGS, upstream_dir=upstream_dir())
-        self.env = self.helm.env(emulator.env())
+        self.env = emulator.env()
+        helm = pathlib.Path(helm_binary()) if chart_repository else None
+        if helm is not None:
+            self.env['PATH'] = f"{helm.parent}{os.pathsep}{self.env.get('PATH', '')}"
+            self.env['MLOPS_CHART_REPOSITORY'] = chart_repository.url
+        # helm's own state (repository index cache, registry config) stays inside the test.
+        for var in ('HELM_CACHE_HOME', 'HELM_CONFIG_HOME', 'HELM_DATA_HOME'):
+            self.env[var] = str(tmp_path / 'helm' / var.lower())
+        self.chart_repository = chart_repository
 
     def site(self, playbook='playbooks/site.yml', inventory=INVENTORY, extra_vars=None, args=(), env=None):
         full_env = dict(self.env)
         full_env.update(env or {})
         return run_playbook(playbook, inventory=inventory, env=full_env, extra_vars=extra_vars, args=args)
 
+    def helm(self, *args):
+        """Runs the real helm against the emulator; returns the CompletedProcess."""
+        return subprocess.run([helm_binary(), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False)
+
+    def release(self, name, namespace):
+        """The release as `helm list` shows it, plus its user values (`helm get values`); None when absent."""
+        listed = self.helm('list', '--namespace', namespace, '--output', 'json', '--filter', f'^{name}$')
+        assert listed.returncode == 0, listed.stderr
+        found = [r for r in json.loads(listed.stdout or '[]') if r['name'] == name]
+        if not found:
+            return None
+        values = self.helm('get', 'values', name, '--namespace', namespace, '--output', 'json')
+        assert values.returncode == 0, values.stderr
+        return {**found[0], 'values': json.loads(values.stdout or 'null') or {}}
+
 
 @pytest.fixture
-def stack(emulator, tmp_path):
-    return Stack(emulator, tmp_path)
+def stack(emulator, tmp_path, chart_repository):
+    return Stack(emulator, tmp_path, chart_repository)

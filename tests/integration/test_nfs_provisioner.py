@@ -1,4 +1,5 @@
-"""playbooks/nfs_provisioner.yml against the emulated API server and the helm double.
+"""playbooks/nfs_provisioner.yml against the emulated API server, with the real helm installing
+the real csi-driver-nfs chart from the local chart repository.
 
 Converge (in-cluster NFS server), idempotence, the pinned chart and its values, the probe
 claim (bound, then deleted with its volume: nothing left behind), reconfiguration of the
@@ -8,6 +9,8 @@ import datetime
 import re
 
 import pytest
+
+from tests.harness.upstream import require_upstream
 
 PLAYBOOK = 'playbooks/nfs_provisioner.yml'
 NAMESPACE = 'mlops-nfs'
@@ -40,17 +43,15 @@ def _probe_leftovers(emulator):
 
 @pytest.mark.slow
 def test_converge_with_the_in_cluster_server_is_idempotent_and_leaves_no_probe(stack):
+    require_upstream()
     first = _run(stack, IN_CLUSTER)
     assert first.rc == 0, first.failure_message() or first.stdout[-3000:]
     assert first.changed > 0
 
-    # The pinned chart, with the values the role is responsible for.
-    deploys = stack.helm.deploys('csi-driver-nfs')
-    assert len(deploys) == 1
-    deploy = deploys[0]
-    assert (deploy['chart'], deploy['chart_version'], deploy['namespace']) == ('csi-driver-nfs', '4.13.4', NAMESPACE)
-    assert deploy['repo_url'] == 'https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts'
-    values = deploy['values']
+    # The pinned chart, installed by the real helm, with the values the role is responsible for.
+    release = stack.release('csi-driver-nfs', NAMESPACE)
+    assert (release['chart'], release['status'], release['revision']) == ('csi-driver-nfs-4.13.4', 'deployed', '1')
+    values = release['values']
     assert values['storageClass'] == {'create': False}
     assert values['externalSnapshotter'] == {'enabled': False}
     assert values['driver'] == {'name': 'nfs.csi.k8s.io'}
@@ -93,7 +94,7 @@ def test_converge_with_the_in_cluster_server_is_idempotent_and_leaves_no_probe(s
     assert second.rc == 0, second.failure_message()
     assert second.changed == 0, second.changed_tasks()
     assert _probe_leftovers(stack.emulator) == []
-    assert len(stack.helm.deploys('csi-driver-nfs')) == 1
+    assert stack.release('csi-driver-nfs', NAMESPACE)['revision'] == '1', 'the second run upgraded the release'
 
 
 def _seed_earlier_run(emulator):
@@ -158,7 +159,7 @@ def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = _run(stack, IN_CLUSTER, args=['--check'])
     assert result.rc == 0, result.failure_message() or result.stdout[-3000:]
     assert stack.emulator.writes(dry_run=False) == []
-    assert stack.helm.deploys('csi-driver-nfs') == []
+    assert stack.release('csi-driver-nfs', NAMESPACE) is None
     # The probe is skipped in check mode.
     probe = [r for _p, t, r in result.tasks() if t.endswith('Create the probe claim nfs-provisioner-probe')]
     assert all(r.get('skipped') for r in probe)
@@ -188,4 +189,4 @@ def test_bad_input_is_rejected_before_any_write(stack, extra_vars, expected):
     message = result.failure_message()
     assert expected in message, message
     assert stack.emulator.writes() == []
-    assert stack.helm.calls() == []
+    assert stack.release('csi-driver-nfs', NAMESPACE) is None

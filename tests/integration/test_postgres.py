@@ -1,23 +1,22 @@
-"""playbooks/postgres.yml against the emulated API server and the helm double.
+"""playbooks/postgres.yml against the emulated API server, with the real helm installing the
+real CloudNativePG chart from the local chart repository.
 
-The emulator runs no CloudNativePG operator, so `OperatorStandIn` plays its part, openly: a
-background thread that does what the operator's reconcilers report in status, and no more.
-A `Cluster` becomes Ready only when every managed role's `passwordSecret` exists in the
-Cluster's namespace as a `kubernetes.io/basic-auth` Secret whose `username` is the role (what
-CloudNativePG requires); a `Database` gets `status.applied: true` (at its generation) only when
-its Cluster is Ready and its owner is one of the Cluster's managed roles. So the tests prove the
-role's wiring and that its gates wait for operator status, not that PostgreSQL itself works
-(the molecule kind scenario does that).
+The emulator runs no CloudNativePG operator; its simulated operator plugin
+(tests/harness/operators/cloudnative_pg.py) plays that part: it creates the instance Pods, PVCs,
+the -rw/-ro/-r Services and the app Secret, and a `Cluster` becomes Ready only when its Pods are
+Ready and every managed role's `passwordSecret` is a `kubernetes.io/basic-auth` Secret whose
+`username` is the role (what CloudNativePG requires); a `Database` is applied only when its
+Cluster is Ready and its owner is a managed role. So the tests prove the role's wiring and that
+its gates wait for operator status, not that PostgreSQL itself works (the kind scenario does).
 """
 import base64
 import re
-import threading
 import time
 from urllib.parse import quote
 
 import pytest
 
-from tests.harness.upstream import require_upstream, upstream_dir
+from tests.harness.upstream import require_upstream
 
 PLAYBOOK = 'playbooks/postgres.yml'
 NS = 'mlops-postgres'
@@ -36,79 +35,12 @@ def secret_data(emulator, name, namespace):
     return {key: _b64(value) for key, value in (secret.get('data') or {}).items()}
 
 
-class OperatorStandIn:
-    """Sets Cluster and Database status the way the CloudNativePG operator would."""
-
-    def __init__(self, emulator, interval=0.05):
-        self.emulator = emulator
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name='cnpg-operator-stand-in', daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.emulator.call(self._reconcile)
-            time.sleep(self.interval)
-
-    def _reconcile(self):
-        server = self.emulator.server
-        clusters_rt = server.registry.for_kind(CNPG, 'Cluster')
-        databases_rt = server.registry.for_kind(CNPG, 'Database')
-        if clusters_rt is None or databases_rt is None:
-            return
-        secrets_gr = server.registry.for_kind('v1', 'Secret').gr
-        ready_roles = {}
-        for cluster in server.store.list(clusters_rt.gr):
-            meta = cluster['metadata']
-            problems, roles = [], []
-            for role in ((cluster['spec'].get('managed') or {}).get('roles') or []):
-                roles.append(role['name'])
-                ref = (role.get('passwordSecret') or {}).get('name')
-                secret = server.store.get(secrets_gr, meta['namespace'], ref) if ref else None
-                if secret is None or secret.get('type') != 'kubernetes.io/basic-auth' \
-                        or _b64((secret.get('data') or {}).get('username', '')) != role['name']:
-                    problems.append(f'role {role["name"]}: passwordSecret {ref} is not a basic-auth Secret for it')
-            ready = not problems
-            status = {
-                'phase': 'Cluster in healthy state' if ready else 'Setting up primary',
-                'instances': cluster['spec']['instances'],
-                'readyInstances': cluster['spec']['instances'] if ready else 0,
-                'managedRolesStatus': {'byStatus': {'reconciled': roles}} if ready else {'cannotReconcile': {'roles': problems}},
-                'conditions': [{'type': 'Ready', 'status': 'True' if ready else 'False',
-                                'reason': 'ClusterIsReady' if ready else 'ClusterIsNotReady',
-                                'message': 'Cluster is Ready' if ready else '; '.join(problems),
-                                'lastTransitionTime': '2026-01-01T00:00:00Z'}],
-            }
-            if ready:
-                ready_roles[(meta['namespace'], meta['name'])] = set(roles)
-            if cluster.get('status') != status:
-                server.internal_update(clusters_rt.gr, {**cluster, 'status': status})
-        for database in server.store.list(databases_rt.gr):
-            meta, spec = database['metadata'], database['spec']
-            roles = ready_roles.get((meta['namespace'], spec['cluster']['name']))
-            applied = roles is not None and spec['owner'] in roles
-            status = {'applied': applied, 'observedGeneration': meta.get('generation', 1)}
-            if not applied:
-                status['message'] = 'cluster not ready or owner role not managed'
-            if database.get('status') != status:
-                server.internal_update(databases_rt.gr, {**database, 'status': status})
-
-
 VAULT = {'postgres_database_passwords': {'mlflow': 'from/vault:p@ss'}}
 
 
 def run(stack, extra_vars=None, args=()):
-    """playbooks/postgres.yml; the helm double reads the chart's CRDs from the upstream data."""
-    found = upstream_dir()
-    return stack.site(PLAYBOOK, extra_vars=extra_vars, args=args, env={'MLOPS_UPSTREAM_DIR': str(found)} if found else None)
+    """playbooks/postgres.yml: the chart comes from the local chart repository (mlops_chart_repository)."""
+    return stack.site(PLAYBOOK, extra_vars=extra_vars, args=args)
 
 
 def _ok(result):
@@ -119,60 +51,66 @@ def _ok(result):
 def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
     require_upstream()
     emulator = stack.emulator
-    with OperatorStandIn(emulator):
-        first = run(stack, extra_vars=VAULT)
-        assert first.rc == 0, _ok(first)
-        assert first.changed > 0
+    first = run(stack, extra_vars=VAULT)
+    assert first.rc == 0, _ok(first)
+    assert first.changed > 0
 
-        # The pinned chart, with the values that matter.
-        deploys = stack.helm.deploys('cnpg')
-        assert len(deploys) == 1
-        release = stack.helm.release('cnpg')
-        assert (release['chart'], release['version'], release['app_version'], release['namespace']) == ('cloudnative-pg', '0.29.0', '1.30.0', NS)
-        assert release['repo_url'].rstrip('/') == 'https://cloudnative-pg.github.io/charts'
-        values = deploys[0]['values']
-        assert values['image'] == {'repository': 'ghcr.io/cloudnative-pg/cloudnative-pg', 'tag': '1.30.0'}
-        assert values['config']['clusterWide'] is False
-        assert values['monitoring']['podMonitorEnabled'] is False
-        assert values['resources']['requests'] == {'cpu': '50m', 'memory': '100Mi'}
+    # The pinned chart, installed by the real helm from the chart repository, with the values that matter.
+    release = stack.release('cnpg', NS)
+    assert (release['chart'], release['app_version'], release['status'], release['revision']) == (
+        'cloudnative-pg-0.29.0', '1.30.0', 'deployed', '1')
+    values = release['values']
+    # What the real chart created: the operator Deployment the gate waited for, the CRDs.
+    operator = emulator.get('apps/v1', 'Deployment', 'cnpg-cloudnative-pg', NS)
+    assert operator['spec']['template']['spec']['containers'][0]['image'] == 'ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0'
+    assert emulator.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'clusters.postgresql.cnpg.io') is not None
+    # What the (simulated) operator made of the Cluster: instance Pod, PVC, Services.
+    assert emulator.get('v1', 'Pod', 'postgres-1', NS)['spec']['containers'][0]['image'] == \
+        'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
+    assert {s['metadata']['name'] for s in emulator.list('v1', 'Service', namespace=NS)} >= {
+        'postgres-rw', 'postgres-ro', 'postgres-r'}
+    assert values['image'] == {'repository': 'ghcr.io/cloudnative-pg/cloudnative-pg', 'tag': '1.30.0'}
+    assert values['config']['clusterWide'] is False
+    assert values['monitoring']['podMonitorEnabled'] is False
+    assert values['resources']['requests'] == {'cpu': '50m', 'memory': '100Mi'}
 
-        cluster = emulator.get(CNPG, 'Cluster', 'postgres', NS)
-        assert cluster['spec']['imageName'] == 'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
-        assert cluster['spec']['instances'] == 1 and cluster['spec']['enablePDB'] is False
-        assert [r['name'] for r in cluster['spec']['managed']['roles']] == ['mlflow', 'prefect']
-        for app in ('mlflow', 'prefect'):
-            database = emulator.get(CNPG, 'Database', f'postgres-{app}', NS)
-            assert database['spec'] == {'cluster': {'name': 'postgres'}, 'name': app, 'owner': app,
-                                        'ensure': 'present', 'databaseReclaimPolicy': 'retain'}
-            role_secret = emulator.get('v1', 'Secret', f'postgres-{app}-role', NS)
-            assert role_secret['type'] == 'kubernetes.io/basic-auth'
-            assert role_secret['metadata']['labels']['cnpg.io/reload'] == 'true'
-            password = secret_data(emulator, 'postgres-database-passwords', NS)[app]
-            app_secret = secret_data(emulator, f'{app}-postgres', f'mlops-{app}')
-            assert app_secret == {
-                'username': app, 'password': password, 'dbname': app, 'port': '5432',
-                'host': 'postgres-rw.mlops-postgres.svc', 'sslmode': 'require',
-                'uri': f"postgresql://{app}:{quote(password, safe='')}@postgres-rw.mlops-postgres.svc:5432/{app}",
-            }
-            assert secret_data(emulator, f'postgres-{app}-role', NS) == {'username': app, 'password': password}
-        # The Vault value wins; the other password is generated (32 letters and digits).
-        assert secret_data(emulator, 'mlflow-postgres', 'mlops-mlflow')['password'] == VAULT['postgres_database_passwords']['mlflow']
-        assert re.fullmatch(r'[A-Za-z0-9]{32}', secret_data(emulator, 'prefect-postgres', 'mlops-prefect')['password'])
-        summary = [r for _p, t, r in first.tasks() if t == 'Show where PostgreSQL is and where its credentials live'][0]
-        assert summary['postgres_summary'] == {
-            'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'},
-            'credentials': {'mlflow': 'Secret mlops-mlflow/mlflow-postgres', 'prefect': 'Secret mlops-prefect/prefect-postgres'}}
-        passwords = {app: secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] for app in ('mlflow', 'prefect')}
+    cluster = emulator.get(CNPG, 'Cluster', 'postgres', NS)
+    assert cluster['spec']['imageName'] == 'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
+    assert cluster['spec']['instances'] == 1 and cluster['spec']['enablePDB'] is False
+    assert [r['name'] for r in cluster['spec']['managed']['roles']] == ['mlflow', 'prefect']
+    for app in ('mlflow', 'prefect'):
+        database = emulator.get(CNPG, 'Database', f'postgres-{app}', NS)
+        assert database['spec'] == {'cluster': {'name': 'postgres'}, 'name': app, 'owner': app,
+                                    'ensure': 'present', 'databaseReclaimPolicy': 'retain'}
+        role_secret = emulator.get('v1', 'Secret', f'postgres-{app}-role', NS)
+        assert role_secret['type'] == 'kubernetes.io/basic-auth'
+        assert role_secret['metadata']['labels']['cnpg.io/reload'] == 'true'
+        password = secret_data(emulator, 'postgres-database-passwords', NS)[app]
+        app_secret = secret_data(emulator, f'{app}-postgres', f'mlops-{app}')
+        assert app_secret == {
+            'username': app, 'password': password, 'dbname': app, 'port': '5432',
+            'host': 'postgres-rw.mlops-postgres.svc', 'sslmode': 'require',
+            'uri': f"postgresql://{app}:{quote(password, safe='')}@postgres-rw.mlops-postgres.svc:5432/{app}",
+        }
+        assert secret_data(emulator, f'postgres-{app}-role', NS) == {'username': app, 'password': password}
+    # The Vault value wins; the other password is generated (32 letters and digits).
+    assert secret_data(emulator, 'mlflow-postgres', 'mlops-mlflow')['password'] == VAULT['postgres_database_passwords']['mlflow']
+    assert re.fullmatch(r'[A-Za-z0-9]{32}', secret_data(emulator, 'prefect-postgres', 'mlops-prefect')['password'])
+    summary = [r for _p, t, r in first.tasks() if t == 'Show where PostgreSQL is and where its credentials live'][0]
+    assert summary['postgres_summary'] == {
+        'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'},
+        'credentials': {'mlflow': 'Secret mlops-mlflow/mlflow-postgres', 'prefect': 'Secret mlops-prefect/prefect-postgres'}}
+    passwords = {app: secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] for app in ('mlflow', 'prefect')}
 
-        # Second run, verbose: nothing changes, no password is regenerated or printed.
-        second = run(stack, extra_vars=VAULT, args=['-vvv'])
-        assert second.rc == 0, _ok(second)
-        assert second.changed == 0, second.changed_tasks()
-        for app, password in passwords.items():
-            assert secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] == password
-            assert password not in second.stdout and password not in second.stderr
-            assert password not in first.stdout
-        assert len(stack.helm.deploys('cnpg')) == 1
+    # Second run, verbose: nothing changes, no password is regenerated or printed.
+    second = run(stack, extra_vars=VAULT, args=['-vvv'])
+    assert second.rc == 0, _ok(second)
+    assert second.changed == 0, second.changed_tasks()
+    for app, password in passwords.items():
+        assert secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] == password
+        assert password not in second.stdout and password not in second.stderr
+        assert password not in first.stdout
+    assert stack.release('cnpg', NS)['revision'] == '1', 'the second run upgraded the release'
 
 
 @pytest.mark.slow
@@ -195,7 +133,7 @@ def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = run(stack, args=['--check', '--diff'])
     assert result.rc == 0, _ok(result)
     assert stack.emulator.writes(dry_run=False) == []
-    assert stack.helm.deploys('cnpg') == []
+    assert stack.release('cnpg', NS) is None
 
 
 EXTERNAL = {'postgres_mode': 'external', 'postgres_external_host': 'db.example.com', 'postgres_external_sslmode': 'verify-full'}
@@ -211,7 +149,7 @@ def test_external_with_admin_runs_a_setup_job_once_per_spec(stack):
     emulator = stack.emulator
     first = run(stack, extra_vars={**EXTERNAL, **ADMIN})
     assert first.rc == 0, _ok(first)
-    assert stack.helm.deploys('cnpg') == []
+    assert stack.release('cnpg', NS) is None
     jobs = _setup_jobs(emulator)
     assert len(jobs) == 1 and jobs[0].startswith('postgres-setup-')
     job = emulator.get('batch/v1', 'Job', jobs[0], NS)

@@ -25,7 +25,7 @@ def test_site_preflight_and_summary_on_a_supported_cluster(emulator):
     assert result.changed == 0
     assert emulator.writes() == []
     summary = [r for _p, t, r in result.tasks() if t == 'Show what the stack is made of'][0]
-    assert summary['msg']['cluster'] == 'Kubernetes v1.34.8'
+    assert summary['msg']['cluster'] == 'Kubernetes v1.35.5'
 
 
 @pytest.mark.slow
@@ -34,18 +34,27 @@ def test_unsupported_kubernetes_version_is_refused(emulator):
     result = site(emulator)
     assert result.rc != 0
     message = result.failure_message()
-    assert 'runs Kubernetes v1.30.2' in message and 'supports 1.34 to 1.35' in message
+    assert 'runs Kubernetes v1.30.2' in message and 'supports 1.35 to 1.36' in message
     assert 'mlops_kubernetes_version_check: warn' in message
     assert emulator.writes() == []
 
 
 @pytest.mark.slow
-@pytest.mark.emulator(version='v1.36.0')
+@pytest.mark.emulator(version='v1.37.0')
 def test_version_check_warn_lets_an_unsupported_cluster_through(emulator):
     result = site(emulator, extra_vars=dict(NO_COMPONENTS, mlops_kubernetes_version_check='warn'))
     assert result.rc == 0, result.failure_message()
     warnings = [r['msg'] for _p, t, r in result.tasks() if t.endswith('Warn about an unsupported Kubernetes version')]
     assert warnings and 'outside the supported range' in warnings[0]
+
+
+@pytest.mark.slow
+@pytest.mark.emulator(version='v1.34.8')
+def test_end_of_life_kubernetes_runs_with_a_warning(emulator):
+    result = site(emulator, extra_vars=NO_COMPONENTS)
+    assert result.rc == 0, result.failure_message()
+    warnings = [r['msg'] for _p, t, r in result.tasks() if t.endswith('Warn about an unsupported Kubernetes version')]
+    assert warnings and 'reached end of life on 2026-10-27' in warnings[0]
 
 
 @pytest.mark.slow

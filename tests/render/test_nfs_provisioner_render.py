@@ -8,6 +8,7 @@ import re
 import pytest
 import yaml
 
+from tests.harness import helm
 from tests.harness.render import REPO_ROOT, Renderer
 from tests.harness.upstream import chart_values, require_upstream
 from tests.harness.validate import validate_manifests, validate_values
@@ -197,3 +198,23 @@ def test_an_explicit_server_wins_over_the_in_cluster_one():
     r = renderer('tests/inventories/nfs_provisioner-kind-server', nfs_provisioner_server='10.96.0.50')
     (storage_class,) = by_kind(r.render_template('nfs_provisioner.yml.j2'), 'StorageClass')
     assert storage_class['parameters']['server'] == '10.96.0.50'
+
+
+@pytest.mark.parametrize('inventory', INVENTORIES)
+def test_the_real_chart_renders_with_our_values_and_creates_what_the_gate_waits_for(inventory):
+    """`helm template` of the real archive: every object valid at the supported floor, the
+    Deployment and DaemonSet the readiness gate names exist, and every image is the pinned one."""
+    require_upstream()
+    r = renderer(inventory)
+    docs = helm.template(PINS['chart'], str(PINS['chart_version']), r.render_var('_nfs_provisioner_helm_values'),
+                         release=r.render_var('_nfs_provisioner_release'), namespace=r.render_var('_nfs_provisioner_namespace'))
+    assert validate_manifests(docs) == []
+    rendered = {(d['kind'], d['metadata']['name']) for d in docs}
+    chart_targets = {(t['kind'], t['name']) for t in r.render_var('_nfs_provisioner_ready_targets')
+                     if t['name'] not in (r.render_var('_nfs_provisioner_server_name'), r.render_var('_nfs_provisioner_server_pvc'))}
+    assert chart_targets and chart_targets <= rendered
+    images = {c['image'] for d in docs if d['kind'] in ('Deployment', 'DaemonSet')
+              for c in d['spec']['template']['spec']['containers']}
+    pinned = {r.render_expression(f"'{image}' | mlops.stack.mirror_image(mlops_image_registry)")
+              for image in (PINS['image'], *PINS['sidecar_images'].values())}
+    assert images <= pinned, images - pinned

@@ -1,5 +1,5 @@
 # Offline replacement for the pip bootstrap script ansible-test downloads on first use
-# (scripts/sanity.sh puts it at ~/.ansible/test/cache/get_pip_24_2.py when that is missing).
+# (scripts/sanity.sh puts it at ~/.ansible/test/cache/get_pip_25_2.py when that is missing).
 # It bootstraps the pip bundled with the standard library, then runs the requested
 # `pip install ...` against the configured package index.
 import ensurepip
