@@ -31,8 +31,9 @@ down: ## Delete the local kind cluster
 
 setup: $(VENV)/.installed .collections/ansible_collections/mlops/stack ## Create .venv with the runtime packages
 
-test-setup: $(VENV)/.installed-test .collections/ansible_collections/mlops/stack ## .venv with the test tools, plus the pinned helm
+test-setup: $(VENV)/.installed-test .collections/ansible_collections/mlops/stack ## .venv with the test tools, the pinned helm, shellcheck
 	@scripts/tools.sh helm
+	@scripts/system-deps.sh
 
 # The venv runs on Python >= 3.12 (scripts/find-python.sh finds one, pyenv-aware, or says what
 # is needed); a venv left from an older interpreter is rebuilt.
@@ -55,8 +56,12 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(VENV)/.pytho
 	mkdir -p .collections/ansible_collections/mlops
 	ln -sfn ../../.. $@
 
-test: test-setup ## Run every offline test layer (what CI runs)
-	@$(MAKE) --no-print-directory lint syntax sanity pytest molecule
+test: test-setup ## Run every offline test layer (what CI runs); prints each layer's wall time
+	@for layer in lint syntax sanity pytest molecule; do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$layer || { echo "make test: layer $$layer FAILED after $$(( $$(date +%s) - start )) s"; exit 1; }; \
+	  echo "make test: layer $$layer passed in $$(( $$(date +%s) - start )) s"; \
+	done
 
 lint: test-setup ## yamllint + ansible-lint (production profile)
 	yamllint --strict .

@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.harness.upstream import require_upstream
 
 PLAYBOOK = 'playbooks/postgres.yml'
 NS = 'mlops-postgres'
@@ -48,8 +47,8 @@ def _ok(result):
 
 
 @pytest.mark.slow
+@pytest.mark.charts
 def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
-    require_upstream()
     emulator = stack.emulator
     first = run(stack, extra_vars=VAULT)
     assert first.rc == 0, _ok(first)
@@ -114,8 +113,8 @@ def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
 
 
 @pytest.mark.slow
+@pytest.mark.charts
 def test_operator_fault_fails_fast_with_a_diagnosis(stack):
-    require_upstream()
     stack.emulator.inject_fault('image_pull', kind='Deployment', namespace=NS, name='cnpg-cloudnative-pg')
     started = time.monotonic()
     result = run(stack, extra_vars={'mlops_wait_timeout': SLOW_TIMEOUT})
@@ -128,8 +127,8 @@ def test_operator_fault_fails_fast_with_a_diagnosis(stack):
 
 
 @pytest.mark.slow
+@pytest.mark.charts
 def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
-    require_upstream()
     result = run(stack, args=['--check', '--diff'])
     assert result.rc == 0, _ok(result)
     assert stack.emulator.writes(dry_run=False) == []

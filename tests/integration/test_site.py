@@ -83,6 +83,8 @@ BAD_INPUTS = [
     ({'mlops_common_labels': {'bad key!': 'x'}}, 'mlops_common_labels has an invalid label'),
     ({'mlops_kubernetes_version_check': 'off'}, 'mlops_kubernetes_version_check must be one of: strict, warn'),
     ({'mlops_tls_enabled': 'sometimes'}, "mlops_tls_enabled' is of type"),
+    ({'mlops_chart_repository': 'charts.example.com/mlops'}, 'mlops_chart_repository="charts.example.com/mlops" is not a chart repository'),
+    ({'mlops_chart_repository': 'oci://registry.example.com/charts/'}, 'without a trailing'),
 ]
 
 

@@ -12,6 +12,7 @@ import sys
 import tarfile
 import zipfile
 
+import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -112,3 +113,54 @@ def test_the_pins_are_the_real_wheel_and_the_official_binary():
     installed = ROOT / '.tools/bin/helm'
     if installed.exists():  # from get.helm.sh or from the wheel: the same official linux-amd64 binary
         assert hashlib.sha256(installed.read_bytes()).hexdigest() == pins['pypi_fallback']['binary_sha256']
+
+
+def _tools_copy(tmp_path, wheel_sha, binary_sha):
+    """scripts/ and the pins in a copy, with the PyPI fallback pinned to the stand-in wheel."""
+    import shutil
+    tools = tmp_path / 'repo'
+    shutil.copytree(ROOT / 'scripts', tools / 'scripts')
+    shutil.copytree(ROOT / 'roles/common/vars', tools / 'roles/common/vars')
+    versions = tools / 'roles/common/vars/versions.yml'
+    data = yaml.safe_load(versions.read_text())
+    data['_mlops_versions']['helm']['pypi_fallback'].update(wheel_sha256=wheel_sha, binary_sha256=binary_sha)
+    versions.write_text(yaml.safe_dump(data))
+    return tools
+
+
+def _tools_sh(tmp_path, tools, curl_body):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for tool in ('bash', 'env', 'uname', 'tr', 'mkdir', 'mktemp', 'rm', 'install', 'tar', 'touch', 'sha256sum', 'cat', 'dirname'):
+        (bin_dir / tool).symlink_to(subprocess.check_output(['which', tool], text=True).strip())
+    (bin_dir / 'curl').write_text('#!/bin/sh\n' + curl_body + '\n')
+    (bin_dir / 'curl').chmod(0o755)
+    return subprocess.run(['bash', str(tools / 'scripts/tools.sh'), 'helm'], capture_output=True, text=True, check=False,
+                          timeout=120, env={'PATH': str(bin_dir), 'HOME': str(tmp_path), 'PYTHON': sys.executable,
+                                            'PIP_NO_INDEX': '1', 'PIP_FIND_LINKS': str(tmp_path / 'wheels')})
+
+
+@pytest.mark.skipif(subprocess.run(['uname', '-m'], capture_output=True, text=True).stdout.strip() != 'x86_64',
+                    reason='the PyPI wheel carries the linux-amd64 binary only')
+@pytest.mark.parametrize('curl_body,why', [
+    ('exit 6', 'Could not reach'),
+    ('for a; do case "$prev" in -o) echo tampered > "$a";; esac; prev=$a; done', 'was discarded'),
+])
+def test_helm_falls_back_to_the_checked_wheel_when_the_download_fails_or_is_tampered(tmp_path, curl_body, why):
+    (tmp_path / 'wheels').mkdir()
+    binary = b'#!/bin/sh\necho helm\n'
+    tools = _tools_copy(tmp_path, _wheel(tmp_path / 'wheels', binary), hashlib.sha256(binary).hexdigest())
+    proc = _tools_sh(tmp_path, tools, curl_body)
+    assert proc.returncode == 0, proc.stderr
+    assert why in proc.stdout and 'Installed helm v4.1.4 in .tools/bin (from PyPI)' in proc.stdout
+    assert (tools / '.tools/bin/helm').read_bytes() == binary
+
+
+def test_no_helm_is_installed_when_the_fallback_does_not_match_either(tmp_path):
+    (tmp_path / 'wheels').mkdir()
+    _wheel(tmp_path / 'wheels', b'#!/bin/sh\necho not helm\n')
+    tools = _tools_copy(tmp_path, '0' * 64, '0' * 64)
+    proc = _tools_sh(tmp_path, tools, 'exit 6')
+    assert proc.returncode == 1
+    assert 'does not match its pinned sha256' in proc.stderr and 'ERROR: could not download helm v4.1.4' in proc.stderr
+    assert not (tools / '.tools/bin/helm').exists()
