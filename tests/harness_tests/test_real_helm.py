@@ -2,6 +2,7 @@
 real chart archives from the local chart repository: what every emulated role test relies on."""
 import json
 import os
+import shutil
 import subprocess
 import urllib.request
 
@@ -79,3 +80,33 @@ def test_a_chart_with_crds_in_templates_and_webhooks_installs(emulator, tmp_path
     assert crd is not None
     emulator.wait_for(lambda: emulator.server.registry.for_kind('postgresql.cnpg.io/v1', 'Cluster') is not None)
     assert emulator.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'cnpg-mutating-webhook-configuration')
+
+
+KUBECTL_MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.27}]}
+"""
+
+
+@pytest.mark.skipif(shutil.which('kubectl') is None, reason='kubectl is not installed')
+def test_kubectl_create_and_server_side_apply(emulator, tmp_path):
+    env = {**os.environ, **emulator.env()}
+
+    def kubectl(*args, stdin=None):
+        return subprocess.run(['kubectl', *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+    created = kubectl('create', 'namespace', 'demo')  # kubectl sends this one as protobuf
+    assert created.returncode == 0, created.stderr
+    for attempt in ('create', 'unchanged'):
+        applied = kubectl('apply', '--server-side', '-f', '-', stdin=KUBECTL_MANIFEST)
+        assert applied.returncode == 0, (attempt, applied.stderr)
+    deployment = emulator.get('apps/v1', 'Deployment', 'web', 'demo')
+    assert deployment['metadata']['generation'] == 1, 'the second apply changed nothing'
+    emulator.wait_for(lambda: (emulator.get('apps/v1', 'Deployment', 'web', 'demo').get('status') or {}).get('readyReplicas') == 1)

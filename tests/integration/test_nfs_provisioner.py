@@ -97,6 +97,12 @@ def test_converge_with_the_in_cluster_server_is_idempotent_and_leaves_no_probe(s
     assert _probe_leftovers(stack.emulator) == []
     assert stack.release('csi-driver-nfs', NAMESPACE)['revision'] == '1', 'the second run upgraded the release'
 
+    # Regression: `wait` on its own (a converged cluster) must change nothing: it reads what it
+    # needs from the cluster, not from facts `apply` set.
+    alone = stack.site('tests/integration/playbooks/entry_point.yml', extra_vars={'component': 'nfs_provisioner', 'entry_point': 'wait', **IN_CLUSTER})
+    assert alone.rc == 0, alone.failure_message()
+    assert alone.changed == 0, alone.changed_tasks()
+
 
 def _seed_earlier_run(emulator):
     """What an earlier run with the in-cluster server left: its StorageClass, server and claim."""

@@ -111,6 +111,12 @@ def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
         assert password not in first.stdout
     assert stack.release('cnpg', NS)['revision'] == '1', 'the second run upgraded the release'
 
+    # Regression: `wait` on its own (a converged cluster) must change nothing: it reads what it
+    # needs from the cluster, not from facts `apply` set.
+    alone = stack.site('tests/integration/playbooks/entry_point.yml', extra_vars={'component': 'postgres', 'entry_point': 'wait', **VAULT})
+    assert alone.rc == 0, alone.failure_message()
+    assert alone.changed == 0, alone.changed_tasks()
+
 
 @pytest.mark.slow
 @pytest.mark.charts
@@ -182,16 +188,29 @@ def test_external_with_admin_runs_a_setup_job_once_per_spec(stack):
 
 
 @pytest.mark.slow
-def test_external_setup_job_failure_fails_fast(stack):
-    stack.emulator.inject_fault('job_failed', kind='Job', namespace=NS, message='psql: error: connection refused')
+def test_external_setup_job_failure_fails_fast_and_a_rerun_after_the_fix_succeeds(stack):
+    """Regression: a failed setup Job kept its name (and a Job's template is immutable), so every
+    later run failed even once the cause was fixed. Now the failed Job of the same spec runs again."""
+    fault = stack.emulator.inject_fault('job_failed', kind='Job', namespace=NS, message='psql: error: connection refused')
     started = time.monotonic()
     result = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'mlops_wait_timeout': SLOW_TIMEOUT})
     elapsed = time.monotonic() - started
     assert result.rc != 0
     message = result.failure_message()
-    assert message.startswith('Job mlops-postgres/postgres-setup-') and 'will not become ready' in message, message
-    assert 'BackoffLimitExceeded' in message, message
+    assert message.startswith('The setup Job mlops-postgres/postgres-setup-') and 'db.example.com:5432' in message, message
+    assert 'BackoffLimitExceeded' in message and 'Last lines of its log' in message, message
+    assert 'a failed setup Job is run again' in message
     assert elapsed < SLOW_TIMEOUT / 4
+    (failed_job,) = _setup_jobs(stack.emulator)
+
+    # The server is reachable again: the same spec's Job runs again and completes.
+    stack.emulator.clear_faults(fault)
+    again = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'mlops_wait_timeout': SLOW_TIMEOUT})
+    assert again.rc == 0, _ok(again)
+    assert _setup_jobs(stack.emulator) == [failed_job]
+    job = stack.emulator.get('batch/v1', 'Job', failed_job, NS)
+    assert any(c['type'] == 'Complete' and c['status'] == 'True' for c in job['status']['conditions'])
+    assert secret_data(stack.emulator, 'mlflow-postgres', 'mlops-mlflow')['host'] == 'db.example.com'
 
 
 @pytest.mark.slow

@@ -103,8 +103,11 @@ def test_component_requirements_are_checked(emulator):
     result = site(emulator, extra_vars={'_mlops_components': components, 'postgres_enabled': False})
     assert result.rc != 0
     assert result.failure_message() == 'mlflow is enabled but needs postgres: set postgres_enabled: true, or mlflow_enabled: false.'
-    result = site(emulator, extra_vars={'_mlops_components': components, 'mlflow_enabled': 'yes'})
-    assert 'mlflow_enabled="yes" is not a boolean' in result.failure_message()
+    result = site(emulator, extra_vars={'_mlops_components': components, 'mlflow_enabled': 'maybe'})
+    assert 'mlflow_enabled="maybe" is not a boolean' in result.failure_message()
+    # -e postgres_enabled=false (a string) turns postgres off like the boolean would
+    result = site(emulator, extra_vars={'_mlops_components': components, 'postgres_enabled': 'false'})
+    assert result.failure_message() == 'mlflow is enabled but needs postgres: set postgres_enabled: true, or mlflow_enabled: false.'
 
 
 @pytest.mark.slow

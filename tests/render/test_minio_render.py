@@ -214,3 +214,11 @@ def test_application_secret_keys_suit_boto3_and_mlflow():
         'S3_BUCKET': 'mlflow', 'endpoint': endpoint, 'region': 'us-east-1', 'bucket': 'mlflow',
         'accessKey': 'mlflow', 'secretKey': FAKE_KEY}
     assert secret['metadata']['namespace'] == 'mlops-mlflow'
+
+
+@pytest.mark.parametrize('value,expected', [(False, False), ('false', False), ('no', False), (True, True), ('true', True)])
+def test_create_buckets_switch_means_the_same_from_any_source(value, expected):
+    """Regression: `-e minio_external_create_buckets=false` arrives as the string "false", which
+    is truthy in Jinja, so the setup Job created buckets the user had turned off."""
+    r = renderer('tests/inventories/minio-external', minio_external_create_buckets=value, _minio_namespace_present=True)
+    assert r.render_var('_minio_setup_enabled') is expected

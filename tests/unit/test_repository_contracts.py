@@ -120,3 +120,40 @@ def test_galaxy_dependency_matches_installed_kubernetes_core():
 
 def _version(text):
     return tuple(int(part) for part in text.split('.'))
+
+
+def _bool_options():
+    for spec in sorted((ROOT / 'roles').glob('*/meta/argument_specs.yml')):
+        for entry in (yaml.safe_load(spec.read_text())['argument_specs'] or {}).values():
+            for name, option in (entry.get('options') or {}).items():
+                if option.get('type') == 'bool':
+                    yield name
+
+
+def test_every_boolean_option_is_used_through_the_bool_filter():
+    """A boolean from -e key=value or an AWX survey is the string "false" (truthy in Jinja):
+    every expression that reads a bool option must pass it through `| bool`."""
+    names = sorted(set(_bool_options()))
+    assert names
+    pattern = re.compile(r'\b(%s)\b(?!\s*(\||:|=))' % '|'.join(map(re.escape, names)))
+    offenders = []
+    files = [p for p in (ROOT / 'roles').rglob('*') if p.suffix in ('.yml', '.j2')
+             and 'meta' not in p.parts and 'defaults' not in p.parts] + sorted((ROOT / 'playbooks').glob('*.yml'))
+    for path in files:
+        key = ''
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split('#', 1)[0] if not line.lstrip().startswith('{#') else ''
+            if re.match(r'\s*[\w.]+:', code):
+                key = code.split(':', 1)[0].strip()
+            # expressions only: Jinja blocks, when/that list items and conditionals (a loop
+            # list holds variable names as data)
+            for expression in re.findall(r'\{\{.*?\}\}|\{%.*?%\}', code) + (
+                    [code.strip()[2:]] if re.match(r'\s*- ', code) and '{{' not in code and ':' not in code
+                    and key in ('when', 'that') else []) + (
+                    [code.split(':', 1)[1]] if re.match(r'\s*when:', code) else []):
+                for found in pattern.finditer(expression):
+                    # a bare name inside a quoted message string is prose, not an expression
+                    if "'" + found.group(1) in expression or found.group(1) + "'" in expression:
+                        continue
+                    offenders.append(f'{path.relative_to(ROOT)}:{number}: {line.strip()}')
+    assert offenders == []
