@@ -85,7 +85,19 @@ BAD_INPUTS = [
     ({'mlops_tls_enabled': 'sometimes'}, "mlops_tls_enabled' is of type"),
     ({'mlops_chart_repository': 'charts.example.com/mlops'}, 'mlops_chart_repository="charts.example.com/mlops" is not a chart repository'),
     ({'mlops_chart_repository': 'oci://registry.example.com/charts/'}, 'without a trailing'),
+    # a misspelled setting would be ignored silently: it is named, with the closest real option
+    ({'postgres_storge_size': '5Gi'}, 'Unknown settings (no role has such an option; misspelled?): '
+                                      'postgres_storge_size (did you mean postgres_storage_size?).'),
+    ({'mlops_domian': 'example.com'}, 'mlops_domian (did you mean mlops_domain?)'),
 ]
+
+
+@pytest.mark.slow
+def test_unknown_settings_only_warn_when_asked(emulator):
+    result = site(emulator, extra_vars={**NO_COMPONENTS, 'postgres_storge_size': '5Gi', 'mlops_unknown_settings': 'warn'})
+    assert result.rc == 0, result.failure_message()
+    warnings = [r['msg'] for _p, t, r in result.tasks() if t.endswith('Warn about settings that are no option of any role')]
+    assert warnings == ['WARNING: unknown settings (misspelled?): postgres_storge_size (did you mean postgres_storage_size?)']
 
 
 @pytest.mark.slow
@@ -118,3 +130,33 @@ def test_check_mode_and_tags_still_run_preflight(emulator):
     names = [t for _p, t, _r in result.tasks()]
     assert any(n.endswith('Ask the cluster for its version') for n in names)
     assert emulator.writes() == []
+
+
+PREFLIGHT_ONLY = ['--tags', 'nothing-else']  # preflight is tagged always
+
+
+@pytest.mark.slow
+def test_a_storage_class_that_does_not_exist_is_refused_before_any_write(emulator):
+    result = site(emulator, extra_vars={'mlops_storage_class': 'fast-ssd', 'nfs_provisioner_enabled': False}, args=PREFLIGHT_ONLY)
+    assert result.rc != 0
+    message = result.failure_message()
+    assert 'postgres claims storage from StorageClass fast-ssd (mlops_storage_class), which does not exist.' in message
+    assert 'minio claims storage from StorageClass fast-ssd' in message
+    assert 'The cluster has standard (default: standard).' in message
+    assert emulator.writes() == []
+
+
+@pytest.mark.slow
+def test_claims_without_a_class_need_a_default_one(emulator):
+    emulator.call(emulator.server.internal_delete, ('storage.k8s.io', 'storageclasses'), None, 'standard')
+    emulator.create({'apiVersion': 'storage.k8s.io/v1', 'kind': 'StorageClass', 'metadata': {'name': 'slow'},
+                     'provisioner': 'example.com/slow'})
+    result = site(emulator, extra_vars={'nfs_provisioner_enabled': False}, args=PREFLIGHT_ONLY)
+    assert result.rc != 0
+    message = result.failure_message()
+    assert 'postgres claims storage from the default StorageClass (mlops_storage_class is empty), but the cluster has no default' in message
+    assert 'The cluster has slow.' in message
+    # a class that nfs_provisioner creates counts, and so does its default
+    provided = site(emulator, extra_vars={'mlops_storage_class': 'nfs-csi', 'nfs_provisioner_server_storage_class': 'slow'},
+                    args=PREFLIGHT_ONLY)
+    assert provided.rc == 0, provided.failure_message()
