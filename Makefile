@@ -27,7 +27,10 @@ up: ## Create a local kind cluster and deploy the whole stack onto it
 	ansible-playbook playbooks/site.yml -i inventories/kind
 
 down: ## Delete the local kind cluster
-	ansible-playbook playbooks/kind.yml -e kind_state=absent
+	@if ! command -v kind >/dev/null 2>&1; then \
+	  echo "make down: kind is not installed (make up installs it into .tools/bin), so there is no kind cluster to delete."; \
+	  exit 0; fi; \
+	$(MAKE) --no-print-directory setup && ansible-playbook playbooks/kind.yml -e kind_state=absent
 
 setup: $(VENV)/.installed .collections/ansible_collections/mlops/stack ## Create .venv with the runtime packages
 

@@ -95,7 +95,7 @@ EXAMPLES = r'''
   mlops.stack.service_probe:
     service: minio
     namespace: mlops-minio
-    port: api
+    port: http-api
     path: /minio/health/ready
 
 - name: MLflow's REST API lists experiments
@@ -283,10 +283,10 @@ def main():
         result['json'] = document
     if ok:
         module.exit_json(**result)
-    what = params['url'] or 'service %s/%s port %s' % (params['namespace'], params['service'], params['port'])
+    what = params['url'] or 'service %s/%s port %s path %s' % (
+        params['namespace'], params['service'], params['port'], params['path'])
     module.fail_json(msg='%s %s did not answer as expected within %ss after %d attempts: %s. Last body: %s' % (
-        params['method'], what + (params['path'] if not params['url'] else ''), params['timeout'], attempts,
-        problem, excerpt(response.body, 300) or '(empty)'), **result)
+        params['method'], what, params['timeout'], attempts, problem, excerpt(response.body, 300) or '(empty)'), **result)
 
 
 if __name__ == '__main__':

@@ -92,3 +92,13 @@ def test_tool_checksum_mismatch_is_refused(tmp_path):
     assert proc.returncode == 1
     assert 'does not match its pinned sha256' in proc.stderr
     assert not (tools / '.tools/bin/kind').exists()
+
+
+def test_make_down_without_kind_says_there_is_nothing_to_delete(tmp_path):
+    """It used to die with a raw "b'kind'" error from the kind module lookup."""
+    proc = _run(['make', 'down'], _bin_dir(tmp_path, {}))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert 'kind is not installed' in out and 'no kind cluster to delete' in out
+    assert "b'kind'" not in out and 'Traceback' not in out
+

@@ -126,6 +126,8 @@ def test_service_probe_through_the_api_server_proxy(emulator, http_server):
     assert tasks['probe-health']['url'] == '/api/v1/namespaces/demo/services/api:http/proxy/health'
     assert tasks['probe-missing-path']['failed'] and tasks['probe-missing-path']['status'] == 404
     assert 'HTTP 404, expected 200' in tasks['probe-missing-path']['msg']
+    # port and path are named apart (they used to run together: "port http/nope")
+    assert 'GET service demo/api port http path /nope did not answer' in tasks['probe-missing-path']['msg']
     empty = tasks['probe-no-endpoints']
     assert empty['failed'] and empty['status'] == 503 and empty['attempts'] >= 2
     assert 'no endpoints available' in empty['msg']
