@@ -58,14 +58,14 @@ def measure(runs):
         if first.rc != 0:
             raise SystemExit(f'converge failed: {first.failure_message()}')
         results = []
-        for _ in range(runs):
+        for unused in range(runs):
             emu.reset_writes()
             started = time.monotonic()
             again = run_playbook('playbooks/site.yml', inventory=INVENTORY, env=env)
             wall = time.monotonic() - started
             if again.rc != 0:
                 raise SystemExit(f're-run failed: {again.failure_message()}')
-            results.append({'wall_s': round(wall, 1), 'tasks': sum(1 for _ in again.tasks()), 'changed': again.changed,
+            results.append({'wall_s': round(wall, 1), 'tasks': len(list(again.tasks())), 'changed': again.changed,
                             'writes': _writes_by_namespace(emu.writes())})
         return {'converge_s': round(converge, 1), 'reruns': results}
 

@@ -64,6 +64,14 @@ class Stack:
         return {**found[0], 'values': json.loads(values.stdout or 'null') or {}}
 
 
+def validate(inventory=INVENTORY, extra_vars=None):
+    """playbooks/validate.yml with no cluster at all (the kubeconfig points nowhere): what users
+    run in CI or AWX before site.yml, and the fast path for bad-input tests."""
+    nowhere = '/nonexistent/kubeconfig'
+    return run_playbook('playbooks/validate.yml', inventory=inventory, extra_vars=extra_vars,
+                        env={'KUBECONFIG': nowhere, 'K8S_AUTH_KUBECONFIG': nowhere})
+
+
 @pytest.fixture
 def stack(request, emulator, tmp_path, chart_repository):
     if request.node.get_closest_marker('charts') and chart_repository is None:

@@ -101,4 +101,3 @@ def test_make_down_without_kind_says_there_is_nothing_to_delete(tmp_path):
     assert proc.returncode == 0, out
     assert 'kind is not installed' in out and 'no kind cluster to delete' in out
     assert "b'kind'" not in out and 'Traceback' not in out
-

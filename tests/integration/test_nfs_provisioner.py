@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from conftest import validate
+
 
 # Every run installs csi-driver-nfs with the real helm (skipped without the chart archives).
 pytestmark = pytest.mark.charts
@@ -188,12 +190,18 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
-def test_bad_input_is_rejected_before_any_write(stack, extra_vars, expected):
-    result = _run(stack, extra_vars)
+def test_bad_input_is_rejected_without_a_cluster(extra_vars, expected):
+    result = validate(extra_vars=extra_vars)
     assert result.rc != 0
     message = result.failure_message()
     assert expected in message, message
+
+
+@pytest.mark.slow
+def test_bad_input_stops_the_playbook_before_any_write(stack):
+    extra_vars, expected = BAD_INPUTS['server-missing']
+    result = _run(stack, extra_vars)
+    assert result.rc != 0 and expected in result.failure_message(), result.failure_message()
     assert stack.emulator.writes() == []
     assert stack.release('csi-driver-nfs', NAMESPACE) is None

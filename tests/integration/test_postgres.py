@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
+from conftest import validate
+
 
 PLAYBOOK = 'playbooks/postgres.yml'
 NS = 'mlops-postgres'
@@ -242,10 +244,16 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[f'{i:02d}-{e[:40]}' for i, (unused, e) in enumerate(BAD_INPUTS)])
-def test_bad_input_is_rejected_before_any_write(stack, extra_vars, expected):
-    result = run(stack, extra_vars=extra_vars)
+def test_bad_input_is_rejected_without_a_cluster(extra_vars, expected):
+    result = validate(extra_vars=extra_vars)
     assert result.rc != 0
     assert expected in result.failure_message(), result.failure_message()
+
+
+@pytest.mark.slow
+def test_bad_input_stops_the_playbook_before_any_write(stack):
+    extra_vars, expected = BAD_INPUTS[1]
+    result = run(stack, extra_vars=extra_vars)
+    assert result.rc != 0 and expected in result.failure_message(), result.failure_message()
     assert stack.emulator.writes() == [], 'the postgres preflight must fail before the first write'
