@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
 export PATH
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --durations=15
 
 .PHONY: help up down setup test-setup test lint syntax sanity pytest molecule docs upstream-data clean
 
@@ -66,9 +66,10 @@ test: test-setup ## Run every offline test layer (what CI runs); prints each lay
 	  echo "make test: layer $$layer passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
-lint: test-setup ## yamllint + ansible-lint (production profile)
+lint: test-setup ## yamllint + ansible-lint (production profile) + changelog fragments
 	yamllint --strict .
 	ansible-lint
+	antsibull-changelog lint
 
 syntax: test-setup ## ansible-playbook --syntax-check of every playbook
 	@for p in playbooks/*.yml; do \
