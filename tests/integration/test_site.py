@@ -163,3 +163,17 @@ def test_claims_without_a_class_need_a_default_one(emulator):
     provided = site(emulator, extra_vars={'mlops_storage_class': 'nfs-csi', 'nfs_provisioner_server_storage_class': 'slow'},
                     args=PREFLIGHT_ONLY)
     assert provided.rc == 0, provided.failure_message()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('component', ['nfs_provisioner', 'postgres', 'minio'])
+@pytest.mark.parametrize('entry_point', ['apply', 'wait'])
+def test_an_entry_point_without_preflight_says_what_to_run_first(emulator, component, entry_point):
+    """It used to die with "'mlops_labels' is undefined"."""
+    result = run_playbook('tests/integration/playbooks/entry_point_alone.yml', inventory=INVENTORY, env=emulator.env(),
+                          extra_vars={'component': component, 'entry_point': entry_point})
+    assert result.rc != 0
+    assert result.failure_message() == (
+        f'mlops.stack.{component} {entry_point} needs the global settings that the mlops.stack.preflight role '
+        f'publishes: run that role first in the same play (playbooks/{component}.yml and playbooks/site.yml do).')
+    assert emulator.writes() == []
