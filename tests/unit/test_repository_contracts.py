@@ -157,3 +157,13 @@ def test_every_boolean_option_is_used_through_the_bool_filter():
                         continue
                     offenders.append(f'{path.relative_to(ROOT)}:{number}: {line.strip()}')
     assert offenders == []
+
+
+def test_entry_points_are_included_by_name():
+    """`tasks_from: <file>.yml` skips the entry point's argument spec; its name does not."""
+    offenders = [f'{path.relative_to(ROOT)}:{number}: {line.strip()}'
+                 for folder in ('roles', 'playbooks', 'extensions', 'tests/integration/playbooks')
+                 for path in sorted((ROOT / folder).rglob('*.yml'))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r'tasks_from:\s*\S+\.ya?ml\b', line)]
+    assert offenders == []
