@@ -62,8 +62,11 @@ def test_in_cluster_converges_keeps_secrets_and_prints_none(stack):
     summary = task_result(first, 'Show where S3 and its credentials are')['minio_summary']
     assert summary['endpoints'] == {'api': 'http://minio.mlops-minio.svc.cluster.local:9000',
                                     'console': 'http://minio-console.mlops-minio.svc.cluster.local:9001'}
-    assert summary['credentials'] == {'root': 'Secret mlops-minio/minio-root', 'mlflow': 'Secret mlops-mlflow/mlflow-s3',
-                                      'prefect': 'Secret mlops-prefect/prefect-s3'}
+    assert [(c['name'], c['namespace'], c['secret']) for c in summary['credentials']] == [
+        ('root', 'mlops-minio', 'minio-root'), ('mlflow', 'mlops-mlflow', 'mlflow-s3'), ('prefect', 'mlops-prefect', 'prefect-s3')]
+    for cred in summary['credentials']:
+        assert sorted(secret_data(emu, cred['secret'], cred['namespace'])) == sorted(cred['keys']), cred
+    assert summary['ui'] == [{'name': 'minio', 'namespace': NS, 'service': 'minio-console', 'port': 9001}]
 
     generated = [root['rootPassword'], source['mlflow-secretKey'], source['prefect-secretKey']]
     for value in generated:
@@ -112,7 +115,9 @@ def test_external_mode_converges_with_inventory_keys(stack):
     assert len(setup_jobs(emu)) == 1
     summary = task_result(first, 'Show where S3 and its credentials are')['minio_summary']
     assert summary['endpoints'] == {'api': 'https://s3.eu-west-1.amazonaws.com'}
-    assert summary['credentials'] == {'mlflow': 'Secret mlops-mlflow/mlflow-s3', 'prefect': 'Secret mlops-prefect/prefect-s3'}
+    assert [(c['name'], c['namespace'], c['secret']) for c in summary['credentials']] == [
+        ('mlflow', 'mlops-mlflow', 'mlflow-s3'), ('prefect', 'mlops-prefect', 'prefect-s3')]
+    assert summary['ui'] == [], 'an external S3 has no console of ours to route to'
     for value in ('mlflow/Secret+Key/ForTestsOnly0000000001', 'shared/Secret+Key/ForTestsOnly00000000002'):
         assert value not in first.stdout and value not in first.stderr, 'an inventory secret was printed'
 

@@ -98,9 +98,13 @@ def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
     assert secret_data(emulator, 'mlflow-postgres', 'mlops-mlflow')['password'] == VAULT['postgres_database_passwords']['mlflow']
     assert re.fullmatch(r'[A-Za-z0-9]{32}', secret_data(emulator, 'prefect-postgres', 'mlops-prefect')['password'])
     summary = [r for _p, t, r in first.tasks() if t == 'Show where PostgreSQL is and where its credentials live'][0]
+    keys = ['dbname', 'host', 'password', 'port', 'sslmode', 'uri', 'username']
     assert summary['postgres_summary'] == {
-        'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'},
-        'credentials': {'mlflow': 'Secret mlops-mlflow/mlflow-postgres', 'prefect': 'Secret mlops-prefect/prefect-postgres'}}
+        'component': 'postgres', 'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'}, 'ui': [], 'notes': [],
+        'credentials': [{'name': 'mlflow', 'namespace': 'mlops-mlflow', 'secret': 'mlflow-postgres', 'keys': keys},
+                        {'name': 'prefect', 'namespace': 'mlops-prefect', 'secret': 'prefect-postgres', 'keys': keys}]}
+    for app in ('mlflow', 'prefect'):
+        assert sorted(secret_data(emulator, f'{app}-postgres', f'mlops-{app}')) == keys
     passwords = {app: secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] for app in ('mlflow', 'prefect')}
 
     # Second run, verbose: nothing changes, no password is regenerated or printed.

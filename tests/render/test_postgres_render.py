@@ -115,7 +115,8 @@ def test_custom_cluster_roles_databases_and_secrets():
     r = renderer('tests/inventories/postgres-custom')
     docs = manifests(r)
     cluster = next(d for d in docs if d['kind'] == 'Cluster')
-    assert cluster['metadata'] == {'name': 'metadata-db', 'namespace': 'mlops-postgres', 'labels': cluster['metadata']['labels']}
+    assert cluster['metadata'] == {'name': 'metadata-db', 'namespace': 'mlops-postgres', 'labels': cluster['metadata']['labels'],
+                                   'annotations': {'cnpg.io/hibernation': 'off'}}
     spec = cluster['spec']
     assert (spec['instances'], spec['storage']) == (2, {'size': '20Gi', 'storageClass': 'fast-ssd'})
     # Parameters are strings for CloudNativePG; the profile's are kept unless overridden.
@@ -149,7 +150,8 @@ def test_external_setup_job_is_restricted_pinned_and_secret_free():
     assert pod['securityContext'] == {'runAsNonRoot': True, 'runAsUser': 26, 'runAsGroup': 26, 'seccompProfile': {'type': 'RuntimeDefault'}}
     assert pod['automountServiceAccountToken'] is False and pod['restartPolicy'] == 'Never'
     container = pod['containers'][0]
-    assert container['securityContext'] == {'allowPrivilegeEscalation': False, 'readOnlyRootFilesystem': True, 'capabilities': {'drop': ['ALL']}}
+    assert container['securityContext'] == {'allowPrivilegeEscalation': False, 'readOnlyRootFilesystem': True, 'runAsNonRoot': True,
+                                            'capabilities': {'drop': ['ALL']}}
     assert container['image'] == 'registry.example.com:5000/mirror/ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie'
     text = yaml.safe_dump(docs[-2:])
     assert 'not-a-real-password' not in text and 'fake/password' not in text

@@ -167,3 +167,59 @@ def test_entry_points_are_included_by_name():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if re.search(r'tasks_from:\s*\S+\.ya?ml\b', line)]
     assert offenders == []
+
+
+COMPONENTS = yaml.safe_load((ROOT / 'roles/common/vars/components.yml').read_text())['_mlops_components']
+ENTRY_POINTS = ('main', 'preflight', 'apply', 'wait', 'teardown')
+
+
+def _included(playbook):
+    """(role, tasks_from, tags) of every include_role in a playbook."""
+    for task in _tasks(yaml.safe_load((ROOT / playbook).read_text())):
+        include = task.get('ansible.builtin.include_role')
+        if include:
+            yield include['name'], include.get('tasks_from', 'main'), tuple(task.get('tags') or ())
+
+
+@pytest.mark.parametrize('component', COMPONENTS, ids=lambda c: c['name'])
+def test_component_is_wired_everywhere(component):
+    """A component in roles/common/vars/components.yml has the role shape, is applied and waited
+    for in site.yml (tagged with its name, in its tier's play), is torn down by teardown.yml,
+    has its own playbook, render and emulated tests, and a row in the README status table."""
+    name = component['name']
+    role = ROOT / 'roles' / name
+    specs = yaml.safe_load((role / 'meta/argument_specs.yml').read_text())['argument_specs']
+    assert set(ENTRY_POINTS) <= set(specs), f'{name}: entry points {sorted(set(ENTRY_POINTS) - set(specs))} missing from argument_specs'
+    for entry_point in ENTRY_POINTS:
+        assert (role / 'tasks' / f'{entry_point}.yml').is_file(), f'{name}: tasks/{entry_point}.yml'
+    site = list(_included('playbooks/site.yml'))
+    for entry_point in ('apply', 'wait'):
+        assert (f'mlops.stack.{name}', entry_point, (name,)) in site, f'site.yml: {entry_point} of {name} tagged [{name}]'
+    plays = yaml.safe_load((ROOT / 'playbooks/site.yml').read_text())
+    tier_play = next(p for p in plays if p['name'].startswith(f"Tier {component['tier']} "))
+    assert f'mlops.stack.{name}' in str(tier_play['tasks']), f'site.yml: {name} belongs to the tier {component["tier"]} play'
+    assert (f'mlops.stack.{name}', 'teardown', (name,)) in list(_included('playbooks/teardown.yml'))
+    own = list(_included(f'playbooks/{name}.yml'))
+    assert [t for r, t, _tags in own if r == f'mlops.stack.{name}'] == ['preflight', 'apply', 'wait'], f'playbooks/{name}.yml'
+    assert (ROOT / f'tests/render/test_{name}_render.py').is_file()
+    assert (ROOT / f'tests/integration/test_{name}.py').is_file()
+    assert re.search(rf'^\| .+ \| `{name}` \| built \|$', (ROOT / 'README.md').read_text(), re.M), f'README status table: {name}'
+
+
+def test_teardown_runs_the_tiers_in_reverse():
+    tiers = {c['name']: c['tier'] for c in COMPONENTS}
+    order = [r.split('.')[-1] for r, t, _tags in _included('playbooks/teardown.yml') if t == 'teardown']
+    assert sorted(order) == sorted(tiers)
+    assert [tiers[n] for n in order] == sorted((tiers[n] for n in order), reverse=True)
+
+
+def test_security_contexts_come_from_the_shared_filters():
+    """Pods the roles write themselves take their restricted securityContext from
+    mlops.stack.pod_security_context / container_security_context (one definition); only the
+    in-cluster NFS server, which must run privileged, writes its own."""
+    offenders = [f'{path.relative_to(ROOT)}:{number}'
+                 for path in sorted(ROOT.glob('roles/*/templates/*.j2'))
+                 if path.name != 'nfs_provisioner.yml.j2'
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r'\b(runAsNonRoot|allowPrivilegeEscalation|seccompProfile)\b', line)]
+    assert offenders == []

@@ -106,6 +106,12 @@ class OperatorContext:
             return self._srv.internal_create(gr, obj)
         return current
 
+    def delete(self, api_version: str, kind: str, name: str, namespace: Optional[str] = None) -> None:
+        """Deletes an object the operator owns (its dependents are garbage-collected)."""
+        gr = self._gr(api_version, kind)
+        if gr is not None:
+            self._srv.internal_delete(gr, namespace, name)
+
     def set_status(self, obj: dict, status: dict) -> None:
         """Writes ``status`` (with observedGeneration) when it differs from the stored one."""
         gr = self._gr(obj["apiVersion"], obj["kind"])

@@ -9,6 +9,11 @@ host, port, uri; CloudNativePG's initdb bootstrap creates database and owner ``a
 managed role's ``passwordSecret`` is a basic-auth Secret whose ``username`` is the role (what
 CloudNativePG requires before it can reconcile the role).
 
+Declarative hibernation (annotation ``cnpg.io/hibernation: "on"``): the instance Pods are
+deleted, the PVCs kept, and the condition ``cnpg.io/hibernation`` is ``True`` (reason
+``Hibernated``, message "Cluster has been hibernated"); ``off`` (or no annotation) brings the
+Pods back on the same PVCs.
+
 Per ``Database``: ``status.applied`` true once its Cluster is Ready and its owner is one of the
 Cluster's managed roles.
 
@@ -100,6 +105,7 @@ def reconcile(ctx) -> None:
         if md.get("deletionTimestamp"):
             continue
         ns = md.get("namespace")
+        hibernated = (md.get("annotations") or {}).get("cnpg.io/hibernation") == "on"
         for service in _services(cluster):
             ctx.ensure(service, owner=cluster)
         ctx.ensure(_app_secret(cluster), owner=cluster)
@@ -113,7 +119,19 @@ def reconcile(ctx) -> None:
             if storage.get("storageClass"):
                 pvc["spec"]["storageClassName"] = storage["storageClass"]
             ctx.ensure(pvc, owner=cluster)
-            ctx.ensure(pod, owner=cluster)
+            if hibernated:
+                ctx.delete("v1", "Pod", pod["metadata"]["name"], ns)
+            else:
+                ctx.ensure(pod, owner=cluster)
+        if hibernated:
+            ctx.set_status(cluster, {
+                "instances": len(instance_pods), "readyInstances": 0,
+                "conditions": [
+                    {"type": "Ready", "status": "False", "reason": "ClusterIsNotReady",
+                     "message": "Cluster is hibernated", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                    {"type": "cnpg.io/hibernation", "status": "True", "reason": "Hibernated",
+                     "message": "Cluster has been hibernated", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+            continue
         live = [ctx.get("v1", "Pod", p["metadata"]["name"], ns) for p in instance_pods]
         ready_count = sum(1 for p in live if ctx.pod_ready(p))
         failures = sorted({f for f in (ctx.pod_failure(p) for p in live) if f})
