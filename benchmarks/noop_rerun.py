@@ -8,6 +8,10 @@ API server received per component namespace (a no-op run should send none that p
 anything; dry-run requests and writes that changed nothing are counted apart).
 
     MLOPS_UPSTREAM_DIR=../shared/upstream .venv/bin/python benchmarks/noop_rerun.py [--runs 1] [--json]
+        [--strategy linear|mitogen|both]
+
+`--strategy` picks Ansible's default `linear` strategy (what users run unless they opt in),
+Mitogen's `mitogen_linear` (what the emulated tests run), or both one after the other (default).
 
 Goals (DESIGN.md section 7 and the contract issue): the data tier's no-op re-run <= 25 s on
 these machines, the full site <= 45 s; changed=0.
@@ -25,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.harness.chart_repo import ChartRepository, helm_binary  # noqa: E402
 from tests.harness.emulator import Emulator  # noqa: E402
-from tests.harness.playbook import run_playbook  # noqa: E402
+from tests.harness.playbook import run_playbook, strategy_env  # noqa: E402
 
 INVENTORY = 'tests/inventories/emulated'
 
@@ -44,10 +48,17 @@ def _writes_by_namespace(writes):
     return out
 
 
-def measure(runs):
+def measure(runs, strategy):
     with tempfile.TemporaryDirectory() as tmp, ChartRepository() as repo, \
             Emulator(kubeconfig_path=pathlib.Path(tmp) / 'kubeconfig', ready_delay=0.2) as emu:
         env = emu.env()
+        if strategy == 'mitogen':
+            mitogen = strategy_env()
+            if not mitogen:
+                raise SystemExit('mitogen is not installed: pip install -r requirements-test.txt')
+            env.update(mitogen)
+        else:
+            env['ANSIBLE_STRATEGY'] = 'linear'
         env['PATH'] = f"{pathlib.Path(helm_binary()).parent}{os.pathsep}{env.get('PATH', '')}"
         env['MLOPS_CHART_REPOSITORY'] = repo.url
         for var in ('HELM_CACHE_HOME', 'HELM_CONFIG_HOME', 'HELM_DATA_HOME'):
@@ -74,17 +85,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=1)
     parser.add_argument('--json', action='store_true')
+    parser.add_argument('--strategy', choices=['linear', 'mitogen', 'both'], default='both')
     args = parser.parse_args(argv)
-    report = measure(args.runs)
+    strategies = ['linear', 'mitogen'] if args.strategy == 'both' else [args.strategy]
+    reports = {strategy: measure(args.runs, strategy) for strategy in strategies}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(reports, indent=2))
         return 0
-    print(f"first converge: {report['converge_s']} s")
-    for i, run in enumerate(report['reruns'], 1):
-        print(f"no-op re-run {i}: {run['wall_s']} s, {run['tasks']} tasks, changed={run['changed']}")
-        print(f"  {'namespace':<18} {'persisted':>9} {'no-op':>6} {'dry-run':>8}  (write requests)")
-        for namespace, row in sorted(run['writes'].items()):
-            print(f"  {namespace:<18} {row['persisted']:>9} {row['no_op']:>6} {row['dry_run']:>8}")
+    for strategy, report in reports.items():
+        print(f"strategy {strategy}: first converge {report['converge_s']} s")
+        for i, run in enumerate(report['reruns'], 1):
+            print(f"  no-op re-run {i}: {run['wall_s']} s, {run['tasks']} tasks, changed={run['changed']}")
+            print(f"    {'namespace':<18} {'persisted':>9} {'no-op':>6} {'dry-run':>8}  (write requests)")
+            for namespace, row in sorted(run['writes'].items()):
+                print(f"    {namespace:<18} {row['persisted']:>9} {row['no_op']:>6} {row['dry_run']:>8}")
     print('goals: data tier <= 25 s, full site <= 45 s, changed=0')
     return 0
 

@@ -69,6 +69,18 @@ def test_unreachable_cluster_is_explained(tmp_path):
     message = result.failure_message()
     assert message.startswith('Cannot reach the Kubernetes API'), message
     assert str(kubeconfig) in message and 'mlops_kube_context' in message
+    assert 'Connection refused' in message or 'Max retries' in message, message
+    # One cause, one error: nothing else in the run failed.
+    assert len(result.failed_tasks()) == 1, result.failed_tasks()
+
+
+def test_a_kubeconfig_that_does_not_exist_is_one_error(tmp_path):
+    missing = tmp_path / 'nope'
+    result = run_playbook('playbooks/site.yml', inventory=INVENTORY, env={'K8S_AUTH_KUBECONFIG': str(missing)})
+    assert result.rc != 0
+    assert result.failure_message().startswith('Cannot reach the Kubernetes API'), result.failure_message()
+    assert str(missing) in result.failure_message()
+    assert len(result.failed_tasks()) == 1, result.failed_tasks()
 
 
 BAD_INPUTS = [
@@ -177,3 +189,16 @@ def test_an_entry_point_without_preflight_says_what_to_run_first(emulator, compo
         f'mlops.stack.{component} {entry_point} needs the global settings that the mlops.stack.preflight role '
         f'publishes: run that role first in the same play (playbooks/{component}.yml and playbooks/site.yml do).')
     assert emulator.writes() == []
+
+
+def test_a_validation_error_is_shown_without_the_argument_spec():
+    """The repository's stdout callback (mlops.stack.concise) keeps the one-line message and
+    drops the argument spec Ansible appends to it; -vv shows the spec again."""
+    nowhere = {'K8S_AUTH_KUBECONFIG': '/nonexistent', 'ANSIBLE_STDOUT_CALLBACK': 'mlops.stack.concise'}
+    plain = run_playbook('playbooks/validate.yml', inventory=INVENTORY, extra_vars={'mlops_wait_timeout': 'soon'}, env=nowhere)
+    assert plain.rc != 0
+    assert "argument 'mlops_wait_timeout' is of type str" in plain.stdout
+    assert 'argument_spec_data' not in plain.stdout and 'Seconds a readiness gate waits' not in plain.stdout
+    verbose = run_playbook('playbooks/validate.yml', inventory=INVENTORY, extra_vars={'mlops_wait_timeout': 'soon'}, env=nowhere,
+                           args=['-vv'])
+    assert 'argument_spec_data' in verbose.stdout
