@@ -9,6 +9,7 @@ import re
 import pytest
 import yaml
 
+from ansible_collections.mlops.stack.plugins.filter.credentials import app_credential_secrets
 from tests.harness.render import REPO_ROOT, Renderer
 from tests.harness.validate import validate_manifests
 
@@ -51,7 +52,8 @@ def manifests(inventory, **extra):
     docs = []
     if r.render_var('_minio_in_cluster'):
         docs += r.render_template('minio.yml.j2')
-    docs += r.render_template('app-secrets.yml.j2')
+    entries = (r.render_template('app-secrets.yml.j2') or [[]])[0] or []
+    docs += app_credential_secrets(entries, 'minio', 's3-credentials', r.render_var('mlops_labels'))
     if r.render_var('_minio_setup_enabled'):
         docs += r.render_template('setup-job.yml.j2')
     return r, docs

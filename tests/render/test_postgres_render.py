@@ -8,6 +8,7 @@ import hashlib
 import pytest
 import yaml
 
+from ansible_collections.mlops.stack.plugins.filter.credentials import app_credential_secrets
 from tests.harness import helm
 from tests.harness.render import REPO_ROOT, Renderer
 from tests.harness.upstream import require_upstream
@@ -48,7 +49,8 @@ def renderer(inventory, **extra):
 
 
 def manifests(r):
-    docs = r.render_template('app-secrets.yml.j2')
+    entries = (r.render_template('app-secrets.yml.j2') or [[]])[0] or []
+    docs = app_credential_secrets(entries, 'postgres', 'database-credentials', r.render_var('mlops_labels'))
     if r.render_var('postgres_mode') == 'cnpg':
         docs += r.render_template('cluster.yml.j2') + r.render_template('role-secrets.yml.j2')
     elif r.render_var('_postgres_external_admin'):
