@@ -119,10 +119,14 @@ def component_docs(component: str, inventory: str, profile: str) -> list:
         mod = _render_module(component)
         r, docs = mod.manifests(inventory, **extra)
         return docs if r.render_var('minio_enabled') else []
+    if component == 'mlflow':
+        mod = _render_module(component)
+        r, docs = mod.manifests(inventory, **extra)
+        return docs if r.render_var('mlflow_enabled') else []
     raise ValueError(component)
 
 
-COMPONENTS = ['nfs_provisioner', 'postgres', 'minio']
+COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow']
 
 
 def measure(nodes: int) -> dict:

@@ -3,6 +3,7 @@ without writing, and rejects bad input, unsupported clusters and unreachable clu
 a message that names the variable and the fix - before any write to the cluster."""
 import pytest
 
+from conftest import COMPONENTS
 from tests.harness.playbook import run_playbook
 
 INVENTORY = 'tests/inventories/emulated'
@@ -14,7 +15,7 @@ def site(emulator, extra_vars=None, args=(), env=None):
     return run_playbook('playbooks/site.yml', inventory=INVENTORY, env=full_env, extra_vars=extra_vars, args=args)
 
 
-NO_COMPONENTS = {'nfs_provisioner_enabled': False, 'postgres_enabled': False, 'minio_enabled': False}
+NO_COMPONENTS = {f'{name}_enabled': False for name in COMPONENTS}
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ def check_summary(result, emulator):
     """The site summary: every component in the one form, every credential a Secret that exists
     with every key it lists, every web UI a Service port that exists."""
     shown = summary(result)
-    assert set(shown['components']) == {'nfs_provisioner', 'postgres', 'minio'}
+    assert set(shown['components']) == {'nfs_provisioner', 'postgres', 'minio', 'mlflow'}
     for name, component in shown['components'].items():
         assert component['component'] == name and component['endpoints'], component
         for cred in component['credentials']:
@@ -41,7 +41,7 @@ def check_summary(result, emulator):
         for ui in component['ui']:
             service = emulator.get('v1', 'Service', ui['service'], ui['namespace'])
             assert ui['port'] in [p['port'] for p in service['spec']['ports']], ui
-    assert shown['web_uis'] == {'minio': 'http://minio.mlops.test'}
+    assert shown['web_uis'] == {'minio': 'http://minio.mlops.test', 'mlflow': 'http://mlflow.mlops.test'}
     assert 'postgres mlflow: Secret mlops-mlflow/mlflow-postgres' in shown['credentials']
     assert 'minio root: Secret mlops-minio/minio-root' in shown['credentials']
 

@@ -143,8 +143,15 @@ class ApiServer:
             self._upsert_crd(doc)
         self.controllers.start_ticker()
 
+    def _shutdown_operators(self) -> None:
+        """Plugins that run real processes (``shutdown(ctx)``) stop them."""
+        for plugin in self.operators:
+            if callable(getattr(plugin, "shutdown", None)):
+                plugin.shutdown(operator_plugins.OperatorContext(self, plugin.__name__.rsplit(".", 1)[-1]))
+
     def reset(self) -> None:
         """Forget everything except the configuration: objects, rules, faults, writes."""
+        self._shutdown_operators()
         self.store.close_watchers()
         self.controllers.stop()
         self.delay_rules, self.pod_rules, self.api_faults = [], [], []
@@ -154,6 +161,7 @@ class ApiServer:
         self._init_state(rv=self.store.rv)
 
     def shutdown(self) -> None:
+        self._shutdown_operators()
         self.controllers.stop()
         self.store.close_watchers()
 
@@ -1117,11 +1125,15 @@ class ApiServer:
         if request.query_string:
             target += "?" + request.query_string
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization", "content-length")}
-        async with aiohttp.ClientSession() as session:
-            async with session.request(request.method, target, headers=headers, data=await request.read()) as answer:
-                data = await answer.read()
-                return web.Response(body=data, status=answer.status,
-                                    content_type=answer.content_type or "application/octet-stream")
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.request(request.method, target, headers=headers, data=await request.read()) as answer:
+                    data = await answer.read()
+                    return web.Response(body=data, status=answer.status,
+                                        content_type=answer.content_type or "application/octet-stream")
+        except aiohttp.ClientConnectionError as exc:
+            # What the API server answers when the pod does not listen (yet).
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from exc
 
     async def handle_control(self, request: web.Request) -> web.Response:
         """JSON control API under ``/__emulator`` (see ``Emulator`` for the Python equivalents)."""

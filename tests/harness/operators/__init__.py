@@ -122,6 +122,10 @@ class OperatorContext:
         if current.get("status") != status:
             self._srv.internal_update(gr, {**current, "status": status})
 
+    def serve(self, namespace: str, service: str, port, url: str) -> None:
+        """Makes ``url`` (a real server on 127.0.0.1) answer the Service port's proxy requests."""
+        self._srv.set_service_backend(namespace, service, port, url)
+
     def event(self, obj: dict, reason: str, message: str, type_: str = "Normal") -> None:
         self._srv.controllers.event(obj, reason, message, type_, component=self.name)
 
