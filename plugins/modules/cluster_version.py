@@ -55,7 +55,6 @@ error:
 '''
 
 from ansible_collections.mlops.stack.plugins.module_utils.kubernetes_core import (
-    CoreException,
     auth_argument_spec,
     get_api_client,
     k8s_module,
@@ -80,7 +79,7 @@ def main():
     try:
         client = get_api_client(module)
         version = VersionApi(client.client.client).get_code(_request_timeout=15)
-    except (CoreException, Exception) as exc:  # pylint: disable=broad-exception-caught
+    except Exception as exc:  # pylint: disable=broad-exception-caught
         module.exit_json(changed=False, reachable=False, git_version='', error=first_line(exc))
     module.exit_json(changed=False, reachable=True, git_version=version.git_version, error='')
 

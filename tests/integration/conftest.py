@@ -8,6 +8,7 @@ archives from `$MLOPS_UPSTREAM_DIR/charts`, which the emulated inventories pass 
 `stack.helm(...)` to ask the real helm what it installed. Without chart archives the
 repository is absent and the tests marked `charts` skip with the reason.
 """
+import base64
 import json
 import os
 import pathlib
@@ -83,3 +84,10 @@ def stack(request, emulator, tmp_path, chart_repository):
     if request.node.get_closest_marker('charts') and chart_repository is None:
         pytest.skip('needs the pinned chart archives: none in $MLOPS_UPSTREAM_DIR/charts (make upstream-data)')
     return Stack(emulator, tmp_path, chart_repository)
+
+
+def secret_data(emulator, name, namespace):
+    """The decoded data of a Secret in the emulated cluster (fails when it is missing)."""
+    secret = emulator.get('v1', 'Secret', name, namespace)
+    assert secret is not None, f'Secret {namespace}/{name} is missing'
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get('data') or {}).items()}

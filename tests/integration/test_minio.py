@@ -2,21 +2,14 @@
 generated secrets kept across runs and never printed (even with -vvv), fail-fast diagnosis of a
 broken StatefulSet and of a failed setup Job (retried on the next run), check mode writing
 nothing (fresh and converged cluster), and bad input rejected in preflight before any write."""
-import base64
 
 import pytest
 
-from conftest import validate
+from conftest import secret_data, validate
 
 PLAYBOOK = 'playbooks/minio.yml'
 NS = 'mlops-minio'
 EXTERNAL = 'tests/inventories/minio-external'
-
-
-def secret_data(emulator, name, namespace):
-    secret = emulator.get('v1', 'Secret', name, namespace)
-    assert secret is not None, f'Secret {namespace}/{name} is missing'
-    return {k: base64.b64decode(v).decode() for k, v in secret['data'].items()}
 
 
 def task_result(result, suffix):

@@ -15,7 +15,7 @@ import urllib.request
 import boto3
 import pytest
 
-from conftest import validate
+from conftest import secret_data, validate
 
 NS = 'mlops-mlflow'
 pytestmark = [pytest.mark.charts, pytest.mark.slow]
@@ -47,12 +47,6 @@ def request(url, path, host=None, method='GET', body=None, auth=None, attempts=6
     raise AssertionError('unreachable')
 
 
-def secret_data(emulator, name):
-    secret = emulator.get('v1', 'Secret', name, NS)
-    assert secret is not None, name
-    return {k: base64.b64decode(v).decode() for k, v in secret['data'].items()}
-
-
 def deployment_env(emulator):
     dep = emulator.get('apps/v1', 'Deployment', 'mlflow', NS)
     container = dep['spec']['template']['spec']['containers'][0]
@@ -73,8 +67,8 @@ def test_converges_on_the_real_server_idempotently(stack):
     assert dep['spec']['strategy'] == {'type': 'Recreate'}
     init = dep['spec']['template']['spec']['initContainers'][0]
     assert init['command'] == ['mlflow', 'db', 'upgrade', '$(MLFLOW_BACKEND_STORE_URI)']
-    flask_key = secret_data(emulator, 'mlflow-auth')['flask-secret-key']
-    database_uri = secret_data(emulator, 'mlflow-postgres')['uri']
+    flask_key = secret_data(emulator, 'mlflow-auth', NS)['flask-secret-key']
+    database_uri = secret_data(emulator, 'mlflow-postgres', NS)['uri']
     for value in (flask_key, database_uri):
         assert value not in first.stdout and value not in first.stderr, 'a secret was printed'
 
@@ -89,7 +83,7 @@ def test_converges_on_the_real_server_idempotently(stack):
     assert second.rc == 0 and second.changed == 0, second.changed_tasks()
     alone = stack.site('tests/integration/playbooks/entry_point.yml', extra_vars={'component': 'mlflow', 'entry_point': 'wait', **ready})
     assert alone.rc == 0 and alone.changed == 0, alone.changed_tasks()
-    assert secret_data(emulator, 'mlflow-auth')['flask-secret-key'] == flask_key
+    assert secret_data(emulator, 'mlflow-auth', NS)['flask-secret-key'] == flask_key
 
 
 def test_the_rendered_server_accepts_the_cluster_names_and_proxies_artifacts(stack, tmp_path):
@@ -119,7 +113,7 @@ def test_the_rendered_server_accepts_the_cluster_names_and_proxies_artifacts(sta
     done = subprocess.run([sys.executable, '-c', client, url], env=clean, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].startswith('mlflow-artifacts:/')
-    s3 = secret_data(emulator, 'mlflow-s3')
+    s3 = secret_data(emulator, 'mlflow-s3', NS)
     plugin = sys.modules['tests.harness.operators.mlflow_server']
     endpoint = next(iter(plugin._S3.values()))[1]  # pylint: disable=protected-access
     objects = boto3.client('s3', endpoint_url=endpoint, region_name=s3['AWS_DEFAULT_REGION'], aws_access_key_id=s3['AWS_ACCESS_KEY_ID'],
@@ -132,7 +126,7 @@ def test_basic_auth_is_enforced_with_the_generated_admin(stack):
     emulator = stack.emulator
     result = stack.site(extra_vars={'mlflow_auth_enabled': True})
     assert result.rc == 0, result.failure_message()
-    creds = secret_data(emulator, 'mlflow-auth')
+    creds = secret_data(emulator, 'mlflow-auth', NS)
     assert len(creds['admin-password']) == 32 and creds['admin-username'] == 'admin'
     assert creds['admin-password'] not in result.stdout
     url = backend(emulator)
