@@ -26,6 +26,9 @@ def pinned_charts():
     for entry in versions.values():
         if isinstance(entry, dict) and entry.get('chart'):
             yield entry
+            # Further charts of the same repository and version (prefect-server + prefect-worker).
+            for chart in entry.get('extra_charts', []):
+                yield dict(entry, chart=chart)
 
 
 def pull(entry, dest: pathlib.Path) -> pathlib.Path:
