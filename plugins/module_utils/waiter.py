@@ -74,6 +74,8 @@ class Target(object):
         self.jsonpath = spec.get('jsonpath')
         self.failure_jsonpath = spec.get('failure_jsonpath')
         self.min_count = spec.get('min_count', 1) if spec.get('min_count') is not None else 1
+        # The Pods an operator makes for a custom resource (workloads find theirs by their selector).
+        self.pod_selector = ','.join(spec.get('pod_label_selectors') or []) or None
         self.resource = None
         self.discovery_error = None
 
@@ -247,9 +249,11 @@ class ReadinessWaiter(object):
             return None
         return sorted(stream.objects.values(), key=lambda o: (_ns(o) or '', _nm(o) or ''))
 
-    def _pods_of(self, obj):
-        selector = workload_pod_selector(obj)
-        if obj.get('kind') not in WORKLOAD_KINDS or not selector:
+    def _pods_of(self, obj, target=None):
+        selector = workload_pod_selector(obj) if obj.get('kind') in WORKLOAD_KINDS else None
+        if not selector and target is not None:
+            selector = target.pod_selector
+        if not selector:
             return []
         pods_resource = self.client.resource('Pod', 'v1')
         key = ('v1', 'Pod', _ns(obj), None, selector)
@@ -262,7 +266,7 @@ class ReadinessWaiter(object):
                                    failure_jsonpath=target.failure_jsonpath)
         if verdict.state == READY:
             return verdict
-        pods = [obj] if obj.get('kind') == 'Pod' else self._pods_of(obj)
+        pods = [obj] if obj.get('kind') == 'Pod' else self._pods_of(obj, target)
         for pod in sorted(pods, key=_nm):
             failure = pod_failure(pod, restart_limit=self.restart_limit,
                                   unschedulable_grace=self.unschedulable_grace)
@@ -361,7 +365,7 @@ class ReadinessWaiter(object):
                 'message': verdict.message,
             }
             if detailed and verdict.state != READY:
-                pods = [obj] if obj and obj.get('kind') == 'Pod' else (self._pods_of(obj) if obj else [])
+                pods = [obj] if obj and obj.get('kind') == 'Pod' else (self._pods_of(obj, target) if obj else [])
                 entry['pods'] = [pod_summary(p) for p in sorted(pods, key=_nm)[:PODS_IN_DIAGNOSIS]]
                 namespace = entry['namespace']
                 if namespace not in events_by_ns:

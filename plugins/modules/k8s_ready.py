@@ -89,6 +89,16 @@ options:
       failure_jsonpath:
         description: A JMESPath expression that, when truthy, means the object failed for good.
         type: str
+      pod_label_selectors:
+        description:
+          - Label selectors (ANDed) of the Pods an operator creates for this object, in its
+            namespace, e.g. C(ray.io/cluster=ray) for a RayCluster.
+          - While the object is not ready, one of these Pods that can no longer start (the same
+            rules as for a Deployment's Pods - image pull errors, crash loops, unschedulable,
+            missing Secret or ConfigMap keys) fails the wait at once, and the diagnosis lists
+            them. Workloads (Deployments, StatefulSets, ...) find their Pods without it.
+        type: list
+        elements: str
   kind:
     description: Kind of a single target (shorthand for one entry of O(resources)).
     type: str
@@ -273,6 +283,7 @@ def argument_spec():
             condition=dict(type='dict', options=copy.deepcopy(CONDITION_SPEC)),
             jsonpath=dict(type='str'),
             failure_jsonpath=dict(type='str'),
+            pod_label_selectors=dict(type='list', elements='str'),
         )),
         kind=dict(type='str'),
         api_version=dict(type='str', default='v1', aliases=['apiVersion']),

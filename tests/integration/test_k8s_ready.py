@@ -268,6 +268,36 @@ def test_custom_resource_terminal_reason_fails_fast(cluster):
     assert failed and resources[0]['reason'] == 'InvalidSpec' and elapsed < 5
 
 
+def test_custom_resource_pods_by_selector_fail_fast_until_it_is_ready(cluster):
+    """pod_label_selectors: an operator's Pod that cannot start fails a custom resource's wait at
+    once, with the container's reason; once the resource is ready its Pods are not judged."""
+    emu, client = cluster
+    emu.create({'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',
+                'metadata': {'name': 'engines.example.com'},
+                'spec': {'group': 'example.com', 'scope': 'Namespaced',
+                         'names': {'kind': 'Engine', 'plural': 'engines', 'singular': 'engine', 'listKind': 'EngineList'},
+                         'versions': [{'name': 'v1', 'served': True, 'storage': True,
+                                       'schema': {'openAPIV3Schema': {'type': 'object', 'x-kubernetes-preserve-unknown-fields': True}}}]}})
+    emu.create({'apiVersion': 'example.com/v1', 'kind': 'Engine', 'metadata': {'name': 'e', 'namespace': NS},
+                'status': {'conditions': [{'type': 'Ready', 'status': 'False', 'reason': 'Starting'}]}})
+    emu.inject_fault('image_pull', kind='Pod', namespace=NS, name='e-head')
+    emu.create({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'e-head', 'namespace': NS, 'labels': {'engine': 'e'}},
+                'spec': {'containers': [{'name': 'main', 'image': 'registry.example/engine:bad'}]}})
+    spec = {'kind': 'Engine', 'api_version': 'example.com/v1', 'name': 'e', 'namespace': NS,
+            'condition': {'type': 'Ready'}, 'pod_label_selectors': ['engine=e']}
+    ready, failed, resources, elapsed = wait(client, spec, timeout=20)
+    assert failed and elapsed < 10, format_diagnosis(resources)
+    assert resources[0]['reason'] in ('ErrImagePull', 'ImagePullBackOff')
+    assert resources[0]['message'].startswith('pod e-head: container main')
+    assert resources[0]['pods'][0]['name'] == 'e-head'
+    # Without the selector the Engine just keeps waiting; once Ready, its Pods do not matter.
+    assert not wait(client, dict(spec, pod_label_selectors=None), timeout=0.5)[1]
+    engines = client.resource('Engine', 'example.com/v1')
+    engines.patch(name='e', namespace=NS, content_type='application/merge-patch+json',
+                  body={'status': {'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'Up'}]}})
+    assert wait(client, spec)[0]
+
+
 def test_kind_whose_crd_arrives_later_is_waited_for(cluster):
     emu, client = cluster
     crd = {'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',

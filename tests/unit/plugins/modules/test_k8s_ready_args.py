@@ -42,3 +42,11 @@ def test_argument_spec_reuses_kubernetes_core_auth_options():
         assert option in spec
     assert spec['api_key'].get('no_log') is True
     assert spec['resources']['options']['condition']['options']['status']['choices'] == ['True', 'False', 'Unknown']
+
+
+def test_pod_label_selectors_reach_the_target():
+    (target,) = collect_targets(params(resources=[{'kind': 'RayCluster', 'api_version': 'ray.io/v1', 'name': 'ray', 'namespace': 'ns',
+                                                   'pod_label_selectors': ['ray.io/cluster=ray', 'ray.io/node-type=head']}]))
+    assert target.pod_selector == 'ray.io/cluster=ray,ray.io/node-type=head'
+    assert collect_targets(params(kind='Deployment', name='web'))[0].pod_selector is None
+    assert argument_spec()['resources']['options']['pod_label_selectors'] == {'type': 'list', 'elements': 'str'}
