@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import helm  # noqa: E402
-from tests.harness.operators import cloudnative_pg  # noqa: E402
+from tests.harness.operators import cloudnative_pg, kuberay  # noqa: E402
 
 GOAL_CPU, GOAL_MEMORY = 4.0, 8 * 1024 ** 3
 # profile -> inventory whose settings it is measured with (kind: the local cluster's inventory)
@@ -81,6 +81,8 @@ def workload_pods(docs: list, nodes: int) -> list:
             out.append((f"Pod/{d['metadata']['name']}", 1, spec))
         elif kind == 'Cluster' and d.get('apiVersion') == 'postgresql.cnpg.io/v1':
             out += [(f"Pod/{p['metadata']['name']} (CloudNativePG)", 1, p['spec']) for p in cloudnative_pg.pods(d)]
+        elif kind == 'RayCluster' and d.get('apiVersion') == 'ray.io/v1':
+            out += [(f"Pod/{p['metadata']['name']} (KubeRay)", 1, p['spec']) for p in kuberay.pods(d)]
     return out
 
 
@@ -123,10 +125,24 @@ def component_docs(component: str, inventory: str, profile: str) -> list:
         mod = _render_module(component)
         r, docs = mod.manifests(inventory, **extra)
         return docs if r.render_var('mlflow_enabled') else []
+    if component == 'prefect':
+        mod = _render_module(component)
+        r = mod.renderer(inventory, **extra)
+        if not r.render_var('prefect_enabled'):
+            return []
+        server, worker = mod.rendered(r)
+        return server + worker
+    if component == 'ray':
+        mod = _render_module(component)
+        r, docs = mod.manifests(inventory, **extra)
+        if not r.render_var('ray_enabled'):
+            return []
+        return docs + helm.template(mod.CHART, mod.CHART_VERSION, r.render_var('_ray_helm_values'), release=r.render_var('_ray_release'),
+                                    namespace=r.render_var('_ray_namespace'), include_crds=False)
     raise ValueError(component)
 
 
-COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow']
+COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow', 'prefect', 'ray']
 
 
 def measure(nodes: int) -> dict:

@@ -33,8 +33,13 @@ def chart_repository():
 
 
 class Stack:
-    def __init__(self, emulator, tmp_path, chart_repository):
+    """site.yml and helm against the emulator. `components` (a test module's STACK_COMPONENTS)
+    names the components its runs deploy, the others are switched off (None: every component):
+    a component's tests deploy what it needs, the stack-wide tests everything."""
+
+    def __init__(self, emulator, tmp_path, chart_repository, components=None):
         self.emulator = emulator
+        self.toggles = {f'{name}_enabled': False for name in COMPONENTS if components is not None and name not in components}
         self.env = emulator.env()
         helm = pathlib.Path(helm_binary()) if chart_repository else None
         if helm is not None:
@@ -48,7 +53,7 @@ class Stack:
     def site(self, playbook='playbooks/site.yml', inventory=INVENTORY, extra_vars=None, args=(), env=None):
         full_env = dict(self.env)
         full_env.update(env or {})
-        return run_playbook(playbook, inventory=inventory, env=full_env, extra_vars=extra_vars, args=args)
+        return run_playbook(playbook, inventory=inventory, env=full_env, extra_vars={**self.toggles, **(extra_vars or {})}, args=args)
 
     def helm(self, *args):
         """Runs the real helm against the emulator; returns the CompletedProcess."""
@@ -83,7 +88,7 @@ def validate(inventory=INVENTORY, extra_vars=None, only=None):
 def stack(request, emulator, tmp_path, chart_repository):
     if request.node.get_closest_marker('charts') and chart_repository is None:
         pytest.skip('needs the pinned chart archives: none in $MLOPS_UPSTREAM_DIR/charts (make upstream-data)')
-    return Stack(emulator, tmp_path, chart_repository)
+    return Stack(emulator, tmp_path, chart_repository, getattr(request.module, 'STACK_COMPONENTS', None))
 
 
 def secret_data(emulator, name, namespace):

@@ -9,6 +9,8 @@ from conftest import secret_data, validate
 
 PLAYBOOK = 'playbooks/minio.yml'
 NS = 'mlops-minio'
+# What this module's site.yml runs deploy (tests/integration/conftest.py Stack).
+STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio']
 EXTERNAL = 'tests/inventories/minio-external'
 
 

@@ -19,6 +19,8 @@ from conftest import secret_data, validate
 
 NS = 'mlops-mlflow'
 pytestmark = [pytest.mark.charts, pytest.mark.slow]
+# What this module's site.yml runs deploy (tests/integration/conftest.py Stack).
+STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow']
 
 
 def backend(emulator):

@@ -15,6 +15,8 @@ from conftest import validate
 
 # Every run installs csi-driver-nfs with the real helm (skipped without the chart archives).
 pytestmark = pytest.mark.charts
+# What this module's site.yml runs deploy (tests/integration/conftest.py Stack).
+STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio']
 
 PLAYBOOK = 'playbooks/nfs_provisioner.yml'
 NAMESPACE = 'mlops-nfs'

@@ -21,6 +21,8 @@ from conftest import validate
 
 PLAYBOOK = 'playbooks/postgres.yml'
 NS = 'mlops-postgres'
+# What this module's site.yml runs deploy (tests/integration/conftest.py Stack).
+STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio']
 CNPG = 'postgresql.cnpg.io/v1'
 # Fault tests raise the readiness timeout far above their runtime: failing before it proves fail-fast.
 SLOW_TIMEOUT = 900

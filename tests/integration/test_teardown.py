@@ -31,7 +31,7 @@ def check_summary(result, emulator):
     """The site summary: every component in the one form, every credential a Secret that exists
     with every key it lists, every web UI a Service port that exists."""
     shown = summary(result)
-    assert set(shown['components']) == {'nfs_provisioner', 'postgres', 'minio', 'mlflow'}
+    assert set(shown['components']) == {'nfs_provisioner', 'postgres', 'minio', 'mlflow', 'prefect', 'ray'}
     for name, component in shown['components'].items():
         assert component['component'] == name and component['endpoints'], component
         for cred in component['credentials']:
@@ -41,7 +41,8 @@ def check_summary(result, emulator):
         for ui in component['ui']:
             service = emulator.get('v1', 'Service', ui['service'], ui['namespace'])
             assert ui['port'] in [p['port'] for p in service['spec']['ports']], ui
-    assert shown['web_uis'] == {'minio': 'http://minio.mlops.test', 'mlflow': 'http://mlflow.mlops.test'}
+    assert shown['web_uis'] == {'minio': 'http://minio.mlops.test', 'mlflow': 'http://mlflow.mlops.test',
+                                'prefect': 'http://prefect.mlops.test', 'ray': 'http://ray.mlops.test'}
     assert 'postgres mlflow: Secret mlops-mlflow/mlflow-postgres' in shown['credentials']
     assert 'minio root: Secret mlops-minio/minio-root' in shown['credentials']
 
@@ -52,14 +53,15 @@ def test_teardown_keeps_the_data_and_site_finds_it_again(stack):
     assert first.rc == 0, first.failure_message()
     check_summary(first, emulator)
     secrets, claims = data(emulator)
-    assert {'mlops-minio/minio-root', 'mlops-mlflow/mlflow-s3', 'mlops-mlflow/mlflow-postgres'} <= set(secrets)
+    assert {'mlops-minio/minio-root', 'mlops-mlflow/mlflow-s3', 'mlops-mlflow/mlflow-postgres', 'mlops-prefect/prefect-db'} <= set(secrets)
     assert 'mlops-minio/data-minio-0' in claims and 'mlops-postgres/postgres-1' in claims
     assert all(claims.values()), claims
 
     down = stack.site(TEARDOWN)
     assert down.rc == 0, down.failure_message()
     assert down.changed > 0
-    for release, namespace in (('cnpg', 'mlops-postgres'), ('csi-driver-nfs', 'mlops-nfs')):
+    for release, namespace in (('cnpg', 'mlops-postgres'), ('csi-driver-nfs', 'mlops-nfs'),
+                               ('prefect-server', 'mlops-prefect'), ('prefect-worker', 'mlops-prefect')):
         assert stack.release(release, namespace) is None, release
     assert emulator.list('apps/v1', 'StatefulSet', 'mlops-minio') == []
     assert emulator.list('v1', 'Pod', 'mlops-postgres', label_selector='cnpg.io/cluster=postgres') == []

@@ -16,19 +16,18 @@ nothing (the Service then answers like any healthy app, ``200 ok``).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import pathlib
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from tests.harness.operators._backend import Running, container_env, expand, free_port
 
 WATCHES = [("apps/v1", "Deployment"), ("v1", "Secret")]
 PORT = 5000
@@ -43,58 +42,6 @@ _LOCK = threading.Lock()
 def pods(obj: dict) -> list:  # pylint: disable=unused-argument
     """None: the Deployment's own Pods (the emulated Deployment controller makes them) run it."""
     return []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def expand(value: str, env: dict) -> str:
-    """``$(VAR)`` references, as the kubelet expands them (unknown ones stay as they are)."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
-
-
-def container_env(ctx, namespace: str, container: dict):
-    """The container's environment (None when a referenced Secret or key is missing: the real
-    pod would not start either)."""
-    env: dict = {}
-    for source in container.get("envFrom") or []:
-        ref = (source.get("secretRef") or {}).get("name")
-        secret = ctx.get("v1", "Secret", ref, namespace) if ref else None
-        if secret is None:
-            return None
-        env.update({k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()})
-    for item in container.get("env") or []:
-        if "value" in item:
-            env[item["name"]] = expand(str(item["value"]), env)
-            continue
-        ref = ((item.get("valueFrom") or {}).get("secretKeyRef")) or {}
-        secret = ctx.get("v1", "Secret", ref.get("name"), namespace) if ref.get("name") else None
-        data = (secret or {}).get("data") or {}
-        if ref.get("key") not in data:
-            return None
-        env[item["name"]] = base64.b64decode(data[ref["key"]]).decode()
-    return env
-
-
-class Running:
-    def __init__(self, digest: str, workdir: str):
-        self.digest = digest
-        self.workdir = workdir
-        self.proc = None
-        self.stopped = False
-
-    def stop(self) -> None:
-        self.stopped = True
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def s3_endpoint(key) -> str:
