@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import helm  # noqa: E402
-from tests.harness.operators import cloudnative_pg, kuberay  # noqa: E402
+from tests.harness.operators import cloudnative_pg, kuberay, strimzi  # noqa: E402
 
 GOAL_CPU, GOAL_MEMORY = 4.0, 8 * 1024 ** 3
 # profile -> inventory whose settings it is measured with (kind: the local cluster's inventory)
@@ -81,6 +81,9 @@ def workload_pods(docs: list, nodes: int) -> list:
             out.append((f"Pod/{d['metadata']['name']}", 1, spec))
         elif kind == 'Cluster' and d.get('apiVersion') == 'postgresql.cnpg.io/v1':
             out += [(f"Pod/{p['metadata']['name']} (CloudNativePG)", 1, p['spec']) for p in cloudnative_pg.pods(d)]
+        elif kind in ('Kafka', 'KafkaNodePool') and d.get('apiVersion') == 'kafka.strimzi.io/v1':
+            kafka = next((k for k in docs if k.get('kind') == 'Kafka'), None) if kind == 'KafkaNodePool' else None
+            out += [(f"Pod/{p['metadata']['name']} (Strimzi)", 1, p['spec']) for p in strimzi.pods(d, kafka)]
         elif kind == 'RayCluster' and d.get('apiVersion') == 'ray.io/v1':
             out += [(f"Pod/{p['metadata']['name']} (KubeRay)", 1, p['spec']) for p in kuberay.pods(d)]
     return out
@@ -132,6 +135,19 @@ def component_docs(component: str, inventory: str, profile: str) -> list:
             return []
         server, worker = mod.rendered(r)
         return server + worker
+    if component == 'istio':
+        mod = _render_module(component)
+        r = mod.renderer(inventory, **extra)
+        if not r.render_var('istio_enabled'):
+            return []
+        return [d for chart, _data, values, release, namespace in mod.CHARTS for d in mod.rendered(r, chart, values, release, namespace)]
+    if component == 'kafka':
+        mod = _render_module(component)
+        r, docs = mod.manifests(inventory, **extra)
+        if not r.render_var('kafka_enabled'):
+            return []
+        return docs + helm.template(mod.CHART, mod.CHART_VERSION, r.render_var('_kafka_helm_values'), release=r.render_var('_kafka_release'),
+                                    namespace=r.render_var('_kafka_namespace'), include_crds=False)
     if component == 'ray':
         mod = _render_module(component)
         r, docs = mod.manifests(inventory, **extra)
@@ -142,7 +158,7 @@ def component_docs(component: str, inventory: str, profile: str) -> list:
     raise ValueError(component)
 
 
-COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow', 'prefect', 'ray']
+COMPONENTS = ['nfs_provisioner', 'istio', 'postgres', 'minio', 'kafka', 'mlflow', 'prefect', 'ray']
 
 
 def measure(nodes: int) -> dict:

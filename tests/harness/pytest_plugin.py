@@ -71,3 +71,19 @@ def _emulator_module_instance(tmp_path_factory):
 def emulator_module(_emulator_module_instance) -> Emulator:
     _emulator_module_instance.reset()
     return _emulator_module_instance
+
+
+# The longest tests (whole-stack converges, each component's main converge with its real
+# server) start first, so that `-n 2` does not end with one worker running a long test alone.
+LONGEST_FIRST = ('tests/integration/test_teardown.py::', 'converge')
+
+
+def pytest_collection_modifyitems(session, config, items):  # pylint: disable=unused-argument
+    def rank(item):
+        nodeid = item.nodeid
+        if nodeid.startswith(LONGEST_FIRST[0]):
+            return 0
+        if nodeid.startswith('tests/integration/') and LONGEST_FIRST[1] in item.name:
+            return 1
+        return 2
+    items.sort(key=rank)  # stable: the collection order within each rank

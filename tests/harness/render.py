@@ -385,3 +385,33 @@ def render_template(inventory: str | os.PathLike, role: str | os.PathLike, relpa
                     **kwargs: Any) -> list:
     """YAML documents rendered from ``role``'s ``templates/<relpath>`` for ``inventory``."""
     return Renderer(inventory, role, host=host, extra_vars=extra_vars, **kwargs).render_template(relpath)
+
+
+def inventory_group_vars(inventory: str | os.PathLike) -> dict:
+    """The merged group_vars/all/*.yml of an inventory (relative to the repository root)."""
+    found: dict = {}
+    for path in sorted((REPO_ROOT / inventory / "group_vars/all").glob("*.yml")):
+        found.update(yaml.safe_load(path.read_text()) or {})
+    return found
+
+
+def preflight_facts(inventory: str | os.PathLike, **extra: Any) -> dict:
+    """What mlops.stack.preflight publishes at runtime for an inventory (the globals every role
+    reads), plus the pinned versions, for rendering a role's variables and templates."""
+    found = inventory_group_vars(inventory)
+    values = {
+        "mlops_labels": {"app.kubernetes.io/part-of": "mlops-stack", "app.kubernetes.io/managed-by": "mlops.stack",
+                         **found.get("mlops_common_labels", {})},
+        "mlops_storage_class": found.get("mlops_storage_class", ""),
+        "mlops_image_registry": found.get("mlops_image_registry", ""),
+        "mlops_size_profile": found.get("mlops_size_profile", "small"),
+        "mlops_namespace_prefix": found.get("mlops_namespace_prefix", "mlops"),
+        "mlops_cluster_flavor": found.get("mlops_cluster_flavor", "generic"),
+        "mlops_domain": found.get("mlops_domain", "localhost"),
+        "mlops_tls_enabled": found.get("mlops_tls_enabled", False),
+        "mlops_tls_secret_name": found.get("mlops_tls_secret_name", ""),
+        "_mlops_versions": yaml.safe_load((REPO_ROOT / "roles/common/vars/versions.yml").read_text())["_mlops_versions"],
+        "ansible_check_mode": False,
+    }
+    values.update(extra)
+    return values

@@ -9,6 +9,7 @@ archives from `$MLOPS_UPSTREAM_DIR/charts`, which the emulated inventories pass 
 repository is absent and the tests marked `charts` skip with the reason.
 """
 import base64
+import importlib.util
 import json
 import os
 import pathlib
@@ -54,6 +55,29 @@ class Stack:
         full_env = dict(self.env)
         full_env.update(env or {})
         return run_playbook(playbook, inventory=inventory, env=full_env, extra_vars={**self.toggles, **(extra_vars or {})}, args=args)
+
+    def seed_app_secrets(self, app):
+        """Writes what the data tier writes for `app` (the Secrets <app>-postgres and <app>-s3 in
+        <prefix>-<app>, rendered by the postgres and minio roles' own templates for the emulated
+        inventory) without converging the data tier: for the tests of a component that only
+        reads them (its converge test still runs the real data tier)."""
+        docs = []
+        for role in ('postgres', 'minio'):
+            spec = importlib.util.spec_from_file_location(f'render_{role}', ROOT / f'tests/render/test_{role}_render.py')
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if role == 'postgres':
+                docs += module.manifests(module.renderer(INVENTORY))
+            else:
+                docs += module.manifests(INVENTORY)[1]
+        secrets = [d for d in docs if d['kind'] == 'Secret' and d['metadata']['name'] in (f'{app}-postgres', f'{app}-s3')]
+        assert len(secrets) == 2, [d['metadata']['name'] for d in docs]
+        namespace = secrets[0]['metadata']['namespace']
+        self.emulator.create({'apiVersion': 'v1', 'kind': 'Namespace',
+                              'metadata': {'name': namespace, 'labels': {'app.kubernetes.io/part-of': 'mlops-stack'}}})
+        for secret in secrets:
+            self.emulator.create(secret)
+        return {s['metadata']['name']: s for s in secrets}
 
     def helm(self, *args):
         """Runs the real helm against the emulator; returns the CompletedProcess."""

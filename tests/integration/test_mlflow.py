@@ -126,7 +126,9 @@ def test_the_rendered_server_accepts_the_cluster_names_and_proxies_artifacts(sta
 
 def test_basic_auth_is_enforced_with_the_generated_admin(stack):
     emulator = stack.emulator
-    result = stack.site(extra_vars={'mlflow_auth_enabled': True})
+    # The data tier's Secrets as its roles render them; the converge test runs the real data tier.
+    stack.seed_app_secrets('mlflow')
+    result = stack.site('playbooks/mlflow.yml', extra_vars={'mlflow_auth_enabled': True})
     assert result.rc == 0, result.failure_message()
     creds = secret_data(emulator, 'mlflow-auth', NS)
     assert len(creds['admin-password']) == 32 and creds['admin-username'] == 'admin'
@@ -139,7 +141,7 @@ def test_basic_auth_is_enforced_with_the_generated_admin(stack):
     assert status == 200, body
     status, _body = request(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1}, auth=('admin', 'wrong-password-1'))
     assert status == 401
-    again = stack.site(extra_vars={'mlflow_auth_enabled': True})
+    again = stack.site('playbooks/mlflow.yml', extra_vars={'mlflow_auth_enabled': True})
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
 
 

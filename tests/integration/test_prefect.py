@@ -50,6 +50,14 @@ def task_result(result, suffix):
     return found[-1]
 
 
+def test_the_role_alone_refuses_to_start_without_the_data_tier(stack):
+    """playbooks/prefect.yml before the data tier wrote prefect-postgres: one clear error."""
+    result = stack.site(playbook=PLAYBOOK)
+    assert result.rc != 0
+    assert result.failure_message().startswith('The Secret mlops-prefect/prefect-postgres (keys uri, sslmode) is missing'), \
+        result.failure_message()
+
+
 def test_converges_on_the_real_server_and_worker_idempotently(stack):
     emulator = stack.emulator
     first = stack.site(args=['-vvv'])
@@ -81,14 +89,14 @@ def test_converges_on_the_real_server_and_worker_idempotently(stack):
     assert container['envFrom'] == [{'secretRef': {'name': 'prefect-s3'}}]
     assert emulator.get('v1', 'ServiceAccount', 'prefect-flow-runs', NS)['automountServiceAccountToken'] is False
 
-    second = stack.site()
+    second = stack.site(playbook=PLAYBOOK)
     assert second.rc == 0 and second.changed == 0, second.changed_tasks()
     alone = stack.site('tests/integration/playbooks/entry_point.yml', extra_vars={'component': 'prefect', 'entry_point': 'wait'})
     assert alone.rc == 0 and alone.changed == 0, alone.changed_tasks()
 
     # A changed template reaches the existing pool (the chart's init container syncs it on the
     # worker's restart), and the readiness check waits for it.
-    changed = stack.site(extra_vars={'prefect_job_image': 'docker.io/prefecthq/prefect:3.8.3-python3.12'})
+    changed = stack.site(playbook=PLAYBOOK, extra_vars={'prefect_job_image': 'docker.io/prefecthq/prefect:3.8.3-python3.12'})
     assert changed.rc == 0, changed.failure_message()
     status, body = get(backend(emulator), '/api/work_pools/kubernetes')
     assert json.loads(body)['base_job_template']['variables']['properties']['image']['default'].endswith('3.8.3-python3.12')
@@ -104,7 +112,8 @@ def test_converges_on_the_real_server_and_worker_idempotently(stack):
 
 def test_basic_auth_reaches_server_worker_and_flow_runs(stack):
     emulator = stack.emulator
-    result = stack.site(extra_vars={'prefect_auth_enabled': True})
+    stack.seed_app_secrets('prefect')
+    result = stack.site(playbook=PLAYBOOK, extra_vars={'prefect_auth_enabled': True})
     assert result.rc == 0, result.failure_message()
     creds = secret_data(emulator, 'prefect-auth', NS)
     assert len(creds['admin-password']) == 32 and creds['admin-username'] == 'admin'
@@ -122,14 +131,15 @@ def test_basic_auth_reaches_server_worker_and_flow_runs(stack):
     assert status == 200 and json.loads(body)['type'] == 'kubernetes', body
     summary_creds = [{'name': 'admin', 'namespace': NS, 'secret': 'prefect-auth', 'keys': ['admin-password', 'admin-username', 'auth-string']}]
     assert summary_creds[0]['keys'] == sorted(creds)
-    again = stack.site(extra_vars={'prefect_auth_enabled': True})
+    again = stack.site(playbook=PLAYBOOK, extra_vars={'prefect_auth_enabled': True})
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
     assert secret_data(emulator, 'prefect-auth', NS) == creds, 'a re-run never rotates the credentials'
 
 
 def test_a_crash_looping_server_fails_fast_with_its_reason(stack):
+    stack.seed_app_secrets('prefect')
     stack.emulator.inject_fault('crash_loop', kind='Deployment', namespace=NS, name='prefect-server')
-    result = stack.site()
+    result = stack.site(playbook=PLAYBOOK)
     assert result.rc != 0
     message = result.failure_message()
     assert message.startswith(f'Deployment {NS}/prefect-server will not become ready'), message

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.harness import helm
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, preflight_facts
 from tests.harness.upstream import require_upstream
 from tests.harness.validate import validate_manifests, validate_values
 
@@ -24,29 +24,9 @@ UPSTREAM_TEMPLATE = json.loads((REPO_ROOT / 'roles/prefect/files/kubernetes-base
 OVERRIDDEN_VARIABLES = {'namespace', 'image', 'service_account_name', 'env'}
 
 
-def group_vars(inventory):
-    found = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        found.update(yaml.safe_load(path.read_text()) or {})
-    return found
-
-
 def renderer(inventory='tests/inventories/emulated', **extra):
     """The role's variables as at runtime: preflight's facts and apply's runtime values."""
-    found = group_vars(inventory)
-    facts = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack',
-                         **found.get('mlops_common_labels', {})},
-        'mlops_image_registry': found.get('mlops_image_registry', ''),
-        'mlops_size_profile': found.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': found.get('mlops_namespace_prefix', 'mlops'),
-        'mlops_domain': found.get('mlops_domain', 'localhost'),
-        'mlops_tls_enabled': found.get('mlops_tls_enabled', False),
-        '_mlops_versions': VERSIONS,
-        '__prefect_cluster_uid': '2b4c1a9e-0000-4000-8000-000000000001',
-        'ansible_check_mode': False,
-    }
-    facts.update(extra)
+    facts = preflight_facts(inventory, __prefect_cluster_uid='2b4c1a9e-0000-4000-8000-000000000001', **extra)
     return Renderer(REPO_ROOT / inventory, 'mlops.stack.prefect', extra_vars=facts)
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from tests.harness import helm
 from tests.harness.operators import kuberay
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, preflight_facts
 from tests.harness.upstream import require_upstream
 from tests.harness.validate import validate_manifests, validate_values
 
@@ -21,32 +21,8 @@ RESTRICTED_CONTAINER = {'allowPrivilegeEscalation': False, 'readOnlyRootFilesyst
                         'capabilities': {'drop': ['ALL']}}
 
 
-def group_vars(inventory):
-    found = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        found.update(yaml.safe_load(path.read_text()) or {})
-    return found
-
-
-def facts(inventory, **extra):
-    """What preflight publishes at runtime."""
-    found = group_vars(inventory)
-    values = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack',
-                         **found.get('mlops_common_labels', {})},
-        'mlops_storage_class': found.get('mlops_storage_class', ''),
-        'mlops_image_registry': found.get('mlops_image_registry', ''),
-        'mlops_size_profile': found.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': found.get('mlops_namespace_prefix', 'mlops'),
-        '_mlops_versions': VERSIONS,
-        'ansible_check_mode': False,
-    }
-    values.update(extra)
-    return values
-
-
 def renderer(inventory, **extra):
-    return Renderer(REPO_ROOT / inventory, 'mlops.stack.ray', extra_vars=facts(inventory, **extra))
+    return Renderer(REPO_ROOT / inventory, 'mlops.stack.ray', extra_vars=preflight_facts(inventory, **extra))
 
 
 def manifests(inventory, **extra):
@@ -74,13 +50,13 @@ def test_raycluster_is_valid_against_the_upstream_crd_restricted_and_pinned(inve
     r, docs = manifests(inventory, mlops_size_profile=profile, ray_gpu_enabled=True, ray_autoscaling_enabled=True)
     assert validate_manifests(docs) == []
     cluster = cluster_of(docs)
-    prefix = facts(inventory)['mlops_namespace_prefix']
+    prefix = preflight_facts(inventory)['mlops_namespace_prefix']
     assert cluster['metadata']['namespace'] == f'{prefix}-ray'
     labels = cluster['metadata']['labels']
     assert labels['app.kubernetes.io/part-of'] == 'mlops-stack'
     assert labels['app.kubernetes.io/name'] == 'ray', 'teardown finds the RayClusters by this label'
     assert cluster['apiVersion'] == 'ray.io/v1' and cluster['spec']['rayVersion'] == VERSIONS['kuberay']['ray_version'] == '2.52.0'
-    registry = facts(inventory)['mlops_image_registry']
+    registry = preflight_facts(inventory)['mlops_image_registry']
     image = (registry + '/' if registry else '') + VERSIONS['kuberay']['ray_image']
     assert image.endswith('docker.io/rayproject/ray:2.52.0')
     for role, pod in pod_specs(cluster):

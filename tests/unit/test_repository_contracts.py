@@ -190,7 +190,7 @@ def test_component_is_wired_everywhere(component):
     role = ROOT / 'roles' / name
     specs = yaml.safe_load((role / 'meta/argument_specs.yml').read_text())['argument_specs']
     assert set(ENTRY_POINTS) <= set(specs), f'{name}: entry points {sorted(set(ENTRY_POINTS) - set(specs))} missing from argument_specs'
-    for entry_point in ENTRY_POINTS:
+    for entry_point in sorted(set(ENTRY_POINTS) | set(specs)):
         assert (role / 'tasks' / f'{entry_point}.yml').is_file(), f'{name}: tasks/{entry_point}.yml'
     site = list(_included('playbooks/site.yml'))
     for entry_point in ('apply', 'wait'):
@@ -204,6 +204,19 @@ def test_component_is_wired_everywhere(component):
     assert (ROOT / f'tests/render/test_{name}_render.py').is_file()
     assert (ROOT / f'tests/integration/test_{name}.py').is_file()
     assert re.search(rf'^\| .+ \| `{name}` \| built \|$', (ROOT / 'README.md').read_text(), re.M), f'README status table: {name}'
+
+
+def test_the_gateway_routes_run_after_every_tier():
+    """The routes are built from every component's summary: istio's extra entry point `routes`
+    runs in site.yml's last play, after every tier, with the cluster's auth, when istio is enabled."""
+    plays = yaml.safe_load((ROOT / 'playbooks/site.yml').read_text())
+    last = plays[-1]
+    assert last['name'] == 'Summary' and last.get('module_defaults'), 'the Summary play needs the auth module_defaults'
+    routes = [t for t in _tasks(last['tasks']) if (t.get('ansible.builtin.include_role') or {}).get('tasks_from') == 'routes']
+    assert [t['ansible.builtin.include_role']['name'] for t in routes] == ['mlops.stack.istio']
+    assert routes[0]['when'] == "'istio' in mlops_enabled_components"
+    assert not [t for p in plays[:-1] for t in _tasks(p.get('tasks') or [])
+                if (t.get('ansible.builtin.include_role') or {}).get('tasks_from') == 'routes']
 
 
 def test_teardown_runs_the_tiers_in_reverse():

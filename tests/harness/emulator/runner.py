@@ -157,7 +157,8 @@ class Emulator:
             await self._runner.cleanup()
 
         try:
-            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+            # Plugins stop the real servers they run (a few seconds each on a loaded machine).
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(60)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)

@@ -12,6 +12,7 @@ import random
 import re
 import time
 import traceback
+import urllib.parse
 import uuid
 from collections import deque
 from typing import Any, Callable, Iterable, Optional
@@ -1125,6 +1126,11 @@ class ApiServer:
         if request.query_string:
             target += "?" + request.query_string
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization", "content-length")}
+        # The real service proxy keeps the request's Host (UpgradeAwareHandler.UseLocationHost is
+        # false for services): a client that names another host than the API server's (a gateway
+        # probe picking a route by host) reaches the backend with it.
+        if request.host and request.host != urllib.parse.urlsplit(self.url).netloc:
+            headers["Host"] = request.host
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.request(request.method, target, headers=headers, data=await request.read()) as answer:

@@ -3,11 +3,13 @@ the container's environment resolved as the kubelet resolves it, and one running
 from __future__ import annotations
 
 import base64
+import http.server
 import os
 import re
 import shutil
 import socket
 import subprocess
+import threading
 
 
 def free_port() -> int:
@@ -51,14 +53,54 @@ class Running:
         self.proc = None
         self.stopped = False
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Asks the process to stop (stop() then waits): a plugin stopping several processes
+        signals them all first, so their shutdowns overlap."""
         self.stopped = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+
+    def stop(self) -> None:
+        self.terminate()
+        if self.proc is not None and self.proc.poll() is None:
             try:
-                self.proc.wait(10)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(5)
         # MLOPS_TEST_KEEP_BACKENDS=1 keeps the working directory (the server's log) for a look.
         if not os.environ.get('MLOPS_TEST_KEEP_BACKENDS'):
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class StandInServer(http.server.ThreadingHTTPServer):
+    """A small HTTP server on 127.0.0.1 (a free port) in a daemon thread: what a plugin serves
+    behind an emulated Service where no real server can run here (a stand-in)."""
+    daemon_threads = True
+
+    def __init__(self, handler, name: str):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers with answer()."""
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass
+
+    def answer(self, status: int, body, content_type: str = "text/plain", location: str = "") -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        if location:
+            self.send_header("Location", location)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)

@@ -55,18 +55,20 @@ dashboard (``python/ray/dashboard/modules/job/job_head.py`` ``JobHead.get_versio
 ``VersionResponse`` dataclass of ``python/ray/dashboard/modules/version.py``:
 ``{"version": "4", "ray_version", "ray_commit", "session_name"}``, checked against the real head
 above), with ``ray_version`` from the head container's image tag (the real server reports the
-Ray it runs), and ``GET /api/gcs_healthz`` / ``/api/local_raylet_healthz`` answering
-``success`` (``reporter/reporter_head.py``, ``reporter/healthz_agent.py``).
+Ray it runs), ``GET /api/gcs_healthz`` / ``/api/local_raylet_healthz`` answering
+``success`` (``reporter/reporter_head.py``, ``reporter/healthz_agent.py``), and ``GET /`` a stub
+of the dashboard UI's ``index.html`` (200; the gateway route's check asks for it).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
-import http.server
 import json
 import re
 import threading
 from typing import Optional
+
+from tests.harness.operators._backend import QuietHandler, StandInServer
 
 API = "ray.io/v1"
 WATCHES = [(API, "RayCluster"), ("v1", "Pod"), ("v1", "Service")]
@@ -362,48 +364,33 @@ def reconcile(ctx) -> None:
     _serve_dashboards(ctx, dashboards)
 
 
-class _Dashboard(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Dashboard(StandInServer):
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, "ray-dashboard-stand-in")
         self.clusters: dict = {}
-        self.thread = threading.Thread(target=self.serve_forever, name="ray-dashboard-stand-in", daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-        pass
-
-    def _answer(self, status: int, body: str, content_type: str = "text/plain") -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(QuietHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         parts = self.path.split("?", 1)[0].strip("/").split("/", 2)
+        if len(parts) == 2:
+            parts.append("")
         if len(parts) < 3:
-            return self._answer(404, "404: Not Found")
+            return self.answer(404, "404: Not Found")
         namespace, service, path = parts
         cluster = self.server.clusters.get((namespace, service))
         if not cluster or not cluster["ready"]:
-            return self._answer(503, f'no endpoints available for service "{service}"')
+            return self.answer(503, f'no endpoints available for service "{service}"')
         if path == "api/version":
-            return self._answer(200, json.dumps({
+            return self.answer(200, json.dumps({
                 "version": CURRENT_VERSION, "ray_version": cluster["ray_version"],
                 "ray_commit": RAY_COMMITS.get(cluster["ray_version"], "{{RAY_COMMIT_SHA}}"),
                 "session_name": cluster["session_name"]}), "application/json")
         if path in ("api/gcs_healthz", "api/local_raylet_healthz"):
-            return self._answer(200, "success", "application/text")
-        return self._answer(404, "404: Not Found")
+            return self.answer(200, "success", "application/text")
+        if path in ("", "index.html"):
+            return self.answer(200, "<!doctype html><title>Ray Dashboard</title>", "text/html")
+        return self.answer(404, "404: Not Found")
 
 
 def _serve_dashboards(ctx, clusters: dict) -> None:

@@ -175,6 +175,9 @@ def reconcile(ctx) -> None:
 
 def shutdown(ctx) -> None:
     key = id(ctx._srv)  # pylint: disable=protected-access
-    for entry in _RUNNING.pop(key, {}).values():
+    entries = list(_RUNNING.pop(key, {}).values())
+    for entry in entries:
+        entry.terminate()
+    for entry in entries:
         entry.stop()
     _SERVERS.pop(key, None)
