@@ -33,27 +33,31 @@ class PlaybookResult:
     @property
     def stats(self):
         """Recap for localhost: ok, changed, failures, skipped, ..."""
-        return (self.data.get('stats') or {}).get('localhost', {})
+        return self.host_stats('localhost')
+
+    def host_stats(self, host):
+        """Recap for one inventory host."""
+        return (self.data.get('stats') or {}).get(host, {})
 
     @property
     def changed(self):
         return self.stats.get('changed', 0)
 
-    def tasks(self):
-        """(play name, task name, result for localhost) for every task that ran."""
+    def tasks(self, host='localhost'):
+        """(play name, task name, result for the host) for every task that ran on it."""
         for play in self.data.get('plays', []):
             for task in play.get('tasks', []):
-                result = task.get('hosts', {}).get('localhost')
+                result = task.get('hosts', {}).get(host)
                 if result is not None:
                     yield play['play']['name'], task['task']['name'], result
 
-    def failed_tasks(self):
-        return [(task, result) for _play, task, result in self.tasks() if result.get('failed') and not result.get('ignore_errors')]
+    def failed_tasks(self, host='localhost'):
+        return [(task, result) for _play, task, result in self.tasks(host) if result.get('failed') and not result.get('ignore_errors')]
 
-    def failure_message(self):
-        """The msg of the failure that stopped the play (the last failed task; a rescued
-        failure comes earlier), or of its first failed loop item."""
-        failed = self.failed_tasks()
+    def failure_message(self, host='localhost'):
+        """The msg of the failure that stopped the play on the host (the last failed task; a
+        rescued failure comes earlier), or of its first failed loop item."""
+        failed = self.failed_tasks(host)
         if not failed:
             return ''
         result = failed[-1][1]
@@ -87,11 +91,12 @@ def strategy_env():
 
 
 def run_playbook(playbook, inventory=None, env=None, extra_vars=None, args=(), timeout=600):
-    """Runs `ansible-playbook` and returns a PlaybookResult (never raises on a failed play)."""
+    """Runs `ansible-playbook` and returns a PlaybookResult (never raises on a failed play).
+    `inventory`: one source or a list of them (paths relative to the checkout, or absolute)."""
     ensure_collection_link()
     cmd = [str(BIN / 'ansible-playbook'), str(ROOT / playbook)]
-    if inventory:
-        cmd += ['-i', str(ROOT / inventory)]
+    for source in [inventory] if isinstance(inventory, (str, os.PathLike)) else inventory or []:
+        cmd += ['-i', str(ROOT / source)]
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
     cmd += list(args)

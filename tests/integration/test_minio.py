@@ -5,7 +5,7 @@ nothing (fresh and converged cluster), and bad input rejected in preflight befor
 
 import pytest
 
-from conftest import secret_data, validate
+from conftest import secret_data, validate_cases
 
 PLAYBOOK = 'playbooks/minio.yml'
 NS = 'mlops-minio'
@@ -188,14 +188,11 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize('extra_vars,expected', BAD_INPUTS, ids=[str(i) + '-' + next(iter(v)) for i, (v, unused) in enumerate(BAD_INPUTS)])
-def test_bad_input_is_rejected_without_a_cluster(extra_vars, expected):
-    result = validate(extra_vars=extra_vars, only='minio')
-    assert result.rc != 0
-    message = result.failure_message()
-    assert expected in message, message
-    for secret in ('short', 'abcdefgh1', 'abcdefgh12'):
-        assert f'"{secret}"' not in message, 'a credential was printed'
+def test_bad_inputs_are_rejected_without_a_cluster():
+    """Every case in one validate run (conftest.validate_cases); no message shows a credential."""
+    messages = validate_cases([settings for settings, _expected in BAD_INPUTS], only='minio')
+    assert [(settings, expected, got) for (settings, expected), got in zip(BAD_INPUTS, messages) if expected not in got] == []
+    assert [m for m in messages for secret in ('short', 'abcdefgh1', 'abcdefgh12') if f'"{secret}"' in m] == [], 'a credential was printed'
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import urllib.request
 import boto3
 import pytest
 
-from conftest import secret_data, validate
+from conftest import rejected, secret_data
 
 NS = 'mlops-mlflow'
 pytestmark = [pytest.mark.charts, pytest.mark.slow]
@@ -159,8 +159,6 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(('extra_vars', 'expected'), BAD_INPUTS, ids=[next(iter(v)) + f'-{i}' for i, (v, _e) in enumerate(BAD_INPUTS)])
-def test_bad_input_is_rejected_without_a_cluster(extra_vars, expected):
-    result = validate(extra_vars={'postgres_enabled': True, 'minio_enabled': True, **extra_vars}, only='mlflow')
-    assert result.rc != 0
-    assert expected in result.failure_message(), result.failure_message()
+def test_bad_inputs_are_rejected_without_a_cluster():
+    """Every case in one validate run (conftest.validate_cases)."""
+    assert rejected(BAD_INPUTS, only=['mlflow', 'postgres', 'minio']) == []
