@@ -21,10 +21,11 @@ import json
 import pathlib
 import sys
 
+import yaml
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import helm  # noqa: E402
 from tests.harness.operators import cloudnative_pg, kuberay, strimzi  # noqa: E402
 
 GOAL_CPU, GOAL_MEMORY = 4.0, 8 * 1024 ** 3
@@ -98,67 +99,13 @@ def _render_module(name: str):
 
 def component_docs(component: str, inventory: str, profile: str) -> list:
     """Every object the component's role would create (charts rendered by the real helm)."""
-    extra = {'mlops_size_profile': profile}
-    if component == 'nfs_provisioner':
-        mod = _render_module(component)
-        r = mod.renderer(inventory, **extra)
-        if not r.render_var('nfs_provisioner_enabled'):
-            return []
-        pins = mod.PINS
-        docs = helm.template(pins['chart'], str(pins['chart_version']), r.render_var('_nfs_provisioner_helm_values'),
-                             release=r.render_var('_nfs_provisioner_release'), namespace=r.render_var('_nfs_provisioner_namespace'),
-                             include_crds=False)
-        return docs + r.render_template('nfs_provisioner.yml.j2')
-    if component == 'postgres':
-        mod = _render_module(component)
-        r = mod.renderer(inventory, **extra)
-        if not r.render_var('postgres_enabled'):
-            return []
-        docs = mod.manifests(r)
-        if r.render_var('postgres_mode') == 'cnpg':
-            docs += helm.template(mod.CHART, mod.CHART_VERSION, r.render_var('_postgres_helm_values'),
-                                  release=r.render_var('_postgres_release'), namespace=r.render_var('_postgres_namespace'),
-                                  include_crds=False)
-        return docs
-    if component == 'minio':
-        mod = _render_module(component)
-        r, docs = mod.manifests(inventory, **extra)
-        return docs if r.render_var('minio_enabled') else []
-    if component == 'mlflow':
-        mod = _render_module(component)
-        r, docs = mod.manifests(inventory, **extra)
-        return docs if r.render_var('mlflow_enabled') else []
-    if component == 'prefect':
-        mod = _render_module(component)
-        r = mod.renderer(inventory, **extra)
-        if not r.render_var('prefect_enabled'):
-            return []
-        server, worker = mod.rendered(r)
-        return server + worker
-    if component == 'istio':
-        mod = _render_module(component)
-        r = mod.renderer(inventory, **extra)
-        if not r.render_var('istio_enabled'):
-            return []
-        return [d for chart, _data, values, release, namespace in mod.CHARTS for d in mod.rendered(r, chart, values, release, namespace)]
-    if component == 'kafka':
-        mod = _render_module(component)
-        r, docs = mod.manifests(inventory, **extra)
-        if not r.render_var('kafka_enabled'):
-            return []
-        return docs + helm.template(mod.CHART, mod.CHART_VERSION, r.render_var('_kafka_helm_values'), release=r.render_var('_kafka_release'),
-                                    namespace=r.render_var('_kafka_namespace'), include_crds=False)
-    if component == 'ray':
-        mod = _render_module(component)
-        r, docs = mod.manifests(inventory, **extra)
-        if not r.render_var('ray_enabled'):
-            return []
-        return docs + helm.template(mod.CHART, mod.CHART_VERSION, r.render_var('_ray_helm_values'), release=r.render_var('_ray_release'),
-                                    namespace=r.render_var('_ray_namespace'), include_crds=False)
-    raise ValueError(component)
+    r, docs = _render_module(component).stack_objects(inventory, mlops_size_profile=profile)
+    return docs if r.render_var(f'{component}_enabled') else []
 
 
-COMPONENTS = ['nfs_provisioner', 'istio', 'postgres', 'minio', 'kafka', 'mlflow', 'prefect', 'ray']
+# Every component of roles/common/vars/components.yml, in tier order (each render module's stack_objects()).
+COMPONENTS = [c['name'] for c in sorted(yaml.safe_load((ROOT / 'roles/common/vars/components.yml').read_text())['_mlops_components'],
+                                         key=lambda c: c['tier'])]
 
 
 def measure(nodes: int) -> dict:

@@ -68,6 +68,16 @@ class PlaybookResult:
                 return item.get('msg', '')
         return result.get('msg', '')
 
+    def last_result(self, suffix, host='localhost'):
+        """The result of the last task whose name ends with `suffix` (fails when none ran)."""
+        found = [result for _play, task, result in self.tasks(host) if task.endswith(suffix)]
+        assert found, f'no task ending with {suffix!r}'
+        return found[-1]
+
+    def explain(self):
+        """For an assertion message: the failure's msg, else the tail of the output."""
+        return self.failure_message() or self.stderr[-3000:] or self.stdout[-3000:]
+
     def changed_tasks(self):
         return [task for _play, task, result in self.tasks() if result.get('changed')]
 

@@ -15,6 +15,9 @@ import os
 import pathlib
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
@@ -157,3 +160,31 @@ def secret_data(emulator, name, namespace):
     secret = emulator.get('v1', 'Secret', name, namespace)
     assert secret is not None, f'Secret {namespace}/{name} is missing'
     return {k: base64.b64decode(v).decode() for k, v in (secret.get('data') or {}).items()}
+
+
+def backend_url(emulator, namespace, service, port):
+    """The URL of the real server behind an emulated Service port (tests/harness/operators)."""
+    backends = emulator.call(lambda: dict(emulator.server.service_backends))
+    return backends[(namespace, service, str(port))]['url']
+
+
+def http(url, path, host=None, method='GET', body=None, auth=None, attempts=60):
+    """(status, text) of one HTTP request, retried while nothing listens yet. `body` is sent as
+    JSON, `auth` ('user:password') as Basic authentication, `host` as the Host header."""
+    headers = {'Content-Type': 'application/json'} if body is not None else {}
+    if host:
+        headers['Host'] = host
+    if auth:
+        headers['Authorization'] = 'Basic ' + base64.b64encode(auth.encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url + path, data=data, headers=headers, method=method), timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError('unreachable')

@@ -25,16 +25,6 @@ ENTRY_POINT = 'tests/integration/playbooks/entry_point.yml'
 SLOW_TIMEOUT = 900
 
 
-def task_result(result, suffix):
-    found = [r for _p, t, r in result.tasks() if t.endswith(suffix)]
-    assert found, f'no task ending with {suffix!r}'
-    return found[-1]
-
-
-def _ok(result):
-    return result.failure_message() or result.stderr[-3000:] or result.stdout[-3000:]
-
-
 def routes(emulator):
     return {v['metadata']['name']: v for v in emulator.list(ISTIO, 'VirtualService', GATEWAY_NS)}
 
@@ -52,7 +42,7 @@ def _route(name, owner, host):
 def test_converges_routes_the_enabled_uis_idempotently_and_tears_down(stack):
     emulator = stack.emulator
     first = stack.site()
-    assert first.rc == 0, _ok(first)
+    assert first.rc == 0, first.explain()
 
     # The three pinned charts, in order, with the hub set explicitly (the archives say registry.istio.io/release).
     for release, namespace in (('istio-base', NS), ('istiod', NS), ('istio-ingressgateway', GATEWAY_NS)):
@@ -73,19 +63,19 @@ def test_converges_routes_the_enabled_uis_idempotently_and_tears_down(stack):
     (minio,) = routes(emulator).values()
     assert minio['metadata']['name'] == 'minio' and minio['metadata']['labels']['mlops.stack/route-of'] == 'minio'
     assert minio['spec']['hosts'] == ['minio.mlops.test']
-    (probe,) = task_result(first, 'A request through the gateway reaches each UI')['results']
+    (probe,) = first.last_result('A request through the gateway reaches each UI')['results']
     assert probe['status'] == 200 and probe['url'] == f'/api/v1/namespaces/{GATEWAY_NS}/services/istio-ingressgateway:80/proxy/'
-    summary = task_result(first, 'Show what the stack is made of')['msg']
+    summary = first.last_result('Show what the stack is made of')['msg']
     assert summary['web_uis'] == {'minio': 'http://minio.mlops.test'}
     istio = summary['components']['istio']
     assert istio['ui'] == [] and istio['endpoints']['gateway'] == 'http://*.mlops.test'
     assert any('LoadBalancer' in note for note in istio['notes'])
 
     second = stack.site()
-    assert second.rc == 0, _ok(second)
+    assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     alone = stack.site(ENTRY_POINT, extra_vars={'component': 'istio', 'entry_point': 'wait'})
-    assert alone.rc == 0, _ok(alone)
+    assert alone.rc == 0, alone.explain()
     assert alone.changed == 0, alone.changed_tasks()
 
     # Routes exactly for enabled UIs: a route of a component no longer enabled (ray) and one its
@@ -96,13 +86,13 @@ def test_converges_routes_the_enabled_uis_idempotently_and_tears_down(stack):
     minio_summary = {'component': 'minio', 'mode': 'in-cluster', 'endpoints': {}, 'credentials': [], 'notes': [],
                      'ui': [{'name': 'minio', 'namespace': 'mlops-minio', 'service': 'minio-console', 'port': 9001}]}
     pruned = stack.site(ENTRY_POINT, extra_vars={'component': 'istio', 'entry_point': 'routes', 'minio_summary': minio_summary})
-    assert pruned.rc == 0, _ok(pruned)
+    assert pruned.rc == 0, pruned.explain()
     assert sorted(routes(emulator)) == ['mine', 'minio']
 
     # Teardown: routes, Gateway and the three releases go; the CRDs (helm.sh/resource-policy: keep)
     # and the users' Istio objects stay, as does the namespace.
     down = stack.site('playbooks/teardown.yml', args=['--tags', 'istio'])
-    assert down.rc == 0, _ok(down)
+    assert down.rc == 0, down.explain()
     for release, namespace in (('istio-base', NS), ('istiod', NS), ('istio-ingressgateway', GATEWAY_NS)):
         assert stack.release(release, namespace) is None, release
     assert sorted(routes(emulator)) == ['mine'] and emulator.get(ISTIO, 'Gateway', 'mlops-gateway', GATEWAY_NS) is None
@@ -112,7 +102,7 @@ def test_converges_routes_the_enabled_uis_idempotently_and_tears_down(stack):
 
     purge = stack.site('playbooks/teardown.yml', args=['--tags', 'istio'], extra_vars={
         'mlops_teardown_purge_data': True, 'mlops_teardown_confirm': 'mlops', 'mlops_teardown_crds': True})
-    assert purge.rc == 0, _ok(purge)
+    assert purge.rc == 0, purge.explain()
     assert emulator.get('v1', 'Namespace', NS) is None and emulator.get('v1', 'Namespace', GATEWAY_NS) is None
     crds = [c['metadata']['name'] for c in emulator.list(CRD, 'CustomResourceDefinition')]
     assert not [name for name in crds if '.istio.io' in name], crds
@@ -127,7 +117,7 @@ def test_a_crash_looping_istiod_fails_fast_with_its_reason(stack):
     message = result.failure_message()
     assert message.startswith(f'Deployment {NS}/istiod will not become ready'), message
     assert 'CrashLoopBackOff' in message, message
-    gate = task_result(result, 'Wait for istiod and the Istio CRDs (Established)')
+    gate = result.last_result('Wait for istiod and the Istio CRDs (Established)')
     assert gate['elapsed'] < 60, f"waited {gate['elapsed']}s: the gate must fail fast, not wait for mlops_wait_timeout"
 
 
@@ -135,7 +125,7 @@ def test_a_crash_looping_istiod_fails_fast_with_its_reason(stack):
 @pytest.mark.charts
 def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = stack.site(args=['--check', '--diff'])
-    assert result.rc == 0, _ok(result)
+    assert result.rc == 0, result.explain()
     assert stack.emulator.writes(dry_run=False) == []
     assert stack.release('istiod', NS) is None
 

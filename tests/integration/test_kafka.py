@@ -28,16 +28,6 @@ SETTINGS = {'kafka_tls_enabled': True, 'kafka_metrics_enabled': True,
                              {'name': 'Model_Events', 'resource_name': 'model-events', 'config': {'retention.ms': 86400000}}]}
 
 
-def task_result(result, suffix):
-    found = [r for _p, t, r in result.tasks() if t.endswith(suffix)]
-    assert found, f'no task ending with {suffix!r}'
-    return found[-1]
-
-
-def _ok(result):
-    return result.failure_message() or result.stderr[-3000:] or result.stdout[-3000:]
-
-
 def conditions(obj):
     return {c['type']: c for c in (obj.get('status') or {}).get('conditions') or []}
 
@@ -47,7 +37,7 @@ def conditions(obj):
 def test_converges_idempotently_and_tears_down_keeping_the_data(stack):
     emulator = stack.emulator
     first = stack.site(playbook=PLAYBOOK, extra_vars=SETTINGS)
-    assert first.rc == 0, _ok(first)
+    assert first.rc == 0, first.explain()
     assert first.changed > 0
 
     # The pinned chart, installed by the real helm from the chart repository, watching its namespace.
@@ -98,7 +88,7 @@ def test_converges_idempotently_and_tears_down_keeping_the_data(stack):
     assert set(strimzi.topics_in_kafka(emulator.server)[(NS, 'kafka')]) == {'predictions', 'Model_Events'}
 
     # The summary: the bootstrap addresses, the cluster CA Secret (TLS), no web UI.
-    summary = task_result(first, 'Show kafka_summary')['kafka_summary']
+    summary = first.last_result('Show kafka_summary')['kafka_summary']
     assert summary['endpoints'] == {'bootstrap': 'kafka-kafka-bootstrap.mlops-kafka.svc:9092',
                                     'bootstrap_tls': 'kafka-kafka-bootstrap.mlops-kafka.svc:9093'}
     assert summary['credentials'] == [{'name': 'cluster-ca', 'namespace': NS, 'secret': 'kafka-cluster-ca-cert', 'keys': ['ca.crt']}]
@@ -106,7 +96,7 @@ def test_converges_idempotently_and_tears_down_keeping_the_data(stack):
 
     # Second run, verbose: nothing changes and no Secret's value in the namespace is printed.
     second = stack.site(playbook=PLAYBOOK, extra_vars=SETTINGS, args=['-vvv'])
-    assert second.rc == 0, _ok(second)
+    assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     assert stack.release('strimzi', NS)['revision'] == '1', 'the second run upgraded the release'
     for secret in emulator.list('v1', 'Secret', namespace=NS):
@@ -114,13 +104,13 @@ def test_converges_idempotently_and_tears_down_keeping_the_data(stack):
             assert value not in second.stdout and base64.b64decode(value).decode(errors='ignore') not in second.stdout
 
     alone = stack.site('tests/integration/playbooks/entry_point.yml', extra_vars={'component': 'kafka', 'entry_point': 'wait', **SETTINGS})
-    assert alone.rc == 0, _ok(alone)
+    assert alone.rc == 0, alone.explain()
     assert alone.changed == 0, alone.changed_tasks()
 
     # Teardown: the topics leave Kafka's data alone (unmanaged first), the cluster and the
     # operator go; the volumes, the namespace and the CRDs stay.
     down = stack.site('playbooks/teardown.yml', args=['--tags', 'kafka'])
-    assert down.rc == 0, _ok(down)
+    assert down.rc == 0, down.explain()
     assert emulator.list(KAFKA, 'KafkaTopic', namespace=NS) == []
     assert set(strimzi.topics_in_kafka(emulator.server)[(NS, 'kafka')]) == {'predictions', 'Model_Events'}, 'the topics stay in Kafka'
     assert emulator.get(KAFKA, 'Kafka', 'kafka', NS) is None and emulator.list(KAFKA, 'KafkaNodePool', namespace=NS) == []
@@ -135,7 +125,7 @@ def test_converges_idempotently_and_tears_down_keeping_the_data(stack):
     # A confirmed purge with mlops_teardown_crds: the namespace (volumes) and the Strimzi CRDs go too.
     purge = stack.site('playbooks/teardown.yml', args=['--tags', 'kafka'], extra_vars={
         'mlops_teardown_purge_data': True, 'mlops_teardown_confirm': 'mlops', 'mlops_teardown_crds': True})
-    assert purge.rc == 0, _ok(purge)
+    assert purge.rc == 0, purge.explain()
     assert emulator.get('v1', 'Namespace', NS) is None
     crds = [c['metadata']['name'] for c in emulator.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition')]
     assert not [name for name in crds if name.endswith('.strimzi.io')], crds
@@ -160,7 +150,7 @@ def test_a_kafka_node_that_cannot_start_fails_fast_with_the_container_s_reason(s
 @pytest.mark.charts
 def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = stack.site(playbook=PLAYBOOK, args=['--check', '--diff'])
-    assert result.rc == 0, _ok(result)
+    assert result.rc == 0, result.explain()
     assert stack.emulator.writes(dry_run=False) == []
     assert stack.release('strimzi', NS) is None
 

@@ -14,12 +14,6 @@ STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio']
 EXTERNAL = 'tests/inventories/minio-external'
 
 
-def task_result(result, suffix):
-    found = [r for _p, t, r in result.tasks() if t.endswith(suffix)]
-    assert found, f'no task ending with {suffix!r}'
-    return found[-1]
-
-
 def setup_jobs(emulator):
     return emulator.list('batch/v1', 'Job', NS, label_selector='app.kubernetes.io/component=setup')
 
@@ -35,7 +29,7 @@ def test_in_cluster_converges_keeps_secrets_and_prints_none(stack):
     assert sts['spec']['template']['spec']['containers'][0]['image'] == 'quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z'
     for name in ('minio', 'minio-console', 'minio-hl'):
         assert emu.get('v1', 'Service', name, NS) is not None
-    probe = task_result(first, 'MinIO answers its readiness endpoint')
+    probe = first.last_result('MinIO answers its readiness endpoint')
     assert probe['status'] == 200 and probe['url'] == f'/api/v1/namespaces/{NS}/services/minio:9000/proxy/minio/health/ready'
 
     root = secret_data(emu, 'minio-root', NS)
@@ -54,7 +48,7 @@ def test_in_cluster_converges_keeps_secrets_and_prints_none(stack):
 
     (job,) = setup_jobs(emu)
     assert any(c['type'] == 'Complete' for c in job['status']['conditions'])
-    summary = task_result(first, 'Show where S3 and its credentials are')['minio_summary']
+    summary = first.last_result('Show where S3 and its credentials are')['minio_summary']
     assert summary['endpoints'] == {'api': 'http://minio.mlops-minio.svc.cluster.local:9000',
                                     'console': 'http://minio-console.mlops-minio.svc.cluster.local:9001'}
     assert [(c['name'], c['namespace'], c['secret']) for c in summary['credentials']] == [
@@ -108,7 +102,7 @@ def test_external_mode_converges_with_inventory_keys(stack):
     prefect = secret_data(emu, 'prefect-s3', 'mlops-prefect')
     assert prefect['accessKey'] == 'AKIASHAREDEXAMPLE0002' and prefect['secretKey'] == 'shared/Secret+Key/ForTestsOnly00000000002'
     assert len(setup_jobs(emu)) == 1
-    summary = task_result(first, 'Show where S3 and its credentials are')['minio_summary']
+    summary = first.last_result('Show where S3 and its credentials are')['minio_summary']
     assert summary['endpoints'] == {'api': 'https://s3.eu-west-1.amazonaws.com'}
     assert [(c['name'], c['namespace'], c['secret']) for c in summary['credentials']] == [
         ('mlflow', 'mlops-mlflow', 'mlflow-s3'), ('prefect', 'mlops-prefect', 'prefect-s3')]
@@ -134,7 +128,7 @@ def test_broken_statefulset_fails_fast_with_a_diagnosis(stack):
     message = result.failure_message()
     assert message.startswith(f'StatefulSet {NS}/minio will not become ready'), message
     assert 'ImagePull' in message or 'ErrImagePull' in message, message
-    gate = task_result(result, 'Wait for the MinIO StatefulSet')
+    gate = result.last_result('Wait for the MinIO StatefulSet')
     assert gate['elapsed'] < 30, f"waited {gate['elapsed']}s: the gate must fail fast, not wait for mlops_wait_timeout (120s)"
 
 

@@ -2,20 +2,16 @@
 Service: tests/harness/operators/mlflow_server.py starts `mlflow server` with exactly the command
 and environment the role rendered into the Deployment (database as SQLite, S3 as a local moto
 server), so the readiness checks and these tests talk to the real server."""
-import base64
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.error
-import urllib.request
 
 import boto3
 import pytest
 
-from conftest import rejected, secret_data
+from conftest import backend_url, http, rejected, secret_data
 
 NS = 'mlops-mlflow'
 pytestmark = [pytest.mark.charts, pytest.mark.slow]
@@ -24,29 +20,7 @@ STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'mlflow']
 
 
 def backend(emulator):
-    """The URL of the real server the emulated Service forwards to."""
-    backends = emulator.call(lambda: dict(emulator.server.service_backends))
-    return backends[(NS, 'mlflow', '5000')]['url']
-
-
-def request(url, path, host=None, method='GET', body=None, auth=None, attempts=60):
-    headers = {'Content-Type': 'application/json'}
-    if host:
-        headers['Host'] = host
-    if auth:
-        headers['Authorization'] = 'Basic ' + base64.b64encode(f'{auth[0]}:{auth[1]}'.encode()).decode()
-    data = json.dumps(body).encode() if body is not None else None
-    for attempt in range(attempts):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url + path, data=data, headers=headers, method=method), timeout=10) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except (urllib.error.URLError, ConnectionError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
-    raise AssertionError('unreachable')
+    return backend_url(emulator, NS, 'mlflow', 5000)
 
 
 def deployment_env(emulator):
@@ -77,7 +51,7 @@ def test_converges_on_the_real_server_idempotently(stack):
     # The readiness check created the experiment in the real server's database (a real write
     # and read through the tracking API), once.
     url = backend(emulator)
-    status, body = request(url, '/api/2.0/mlflow/experiments/get-by-name?experiment_name=platform%20readiness')
+    status, body = http(url, '/api/2.0/mlflow/experiments/get-by-name?experiment_name=platform%20readiness')
     assert status == 200 and json.loads(body)['experiment']['name'] == 'platform readiness'
     assert [t for t in first.changed_tasks() if 'readiness experiment' in t] == ['mlops.stack.mlflow : Create the readiness experiment']
 
@@ -97,9 +71,9 @@ def test_the_rendered_server_accepts_the_cluster_names_and_proxies_artifacts(sta
     url = backend(emulator)
     for host in ('mlflow.mlops.test', 'mlflow', 'mlflow:5000', f'mlflow.{NS}', f'mlflow.{NS}.svc:5000',
                  f'mlflow.{NS}.svc.cluster.local', f'mlflow.{NS}.svc.cluster.local:5000', '10.42.0.17:5000'):
-        status, body = request(url, '/api/2.0/mlflow/experiments/search', host=host, method='POST', body={'max_results': 1})
+        status, body = http(url, '/api/2.0/mlflow/experiments/search', host=host, method='POST', body={'max_results': 1})
         assert status == 200, (host, status, body)
-    status, body = request(url, '/api/2.0/mlflow/experiments/search', host='evil.example.com', method='POST', body={'max_results': 1})
+    status, body = http(url, '/api/2.0/mlflow/experiments/search', host='evil.example.com', method='POST', body={'max_results': 1})
     assert status == 403 and 'Invalid Host header' in body
 
     client = textwrap.dedent('''
@@ -134,12 +108,12 @@ def test_basic_auth_is_enforced_with_the_generated_admin(stack):
     assert len(creds['admin-password']) == 32 and creds['admin-username'] == 'admin'
     assert creds['admin-password'] not in result.stdout
     url = backend(emulator)
-    status, _body = request(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1})
+    status, _body = http(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1})
     assert status == 401
-    status, body = request(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1},
-                           auth=('admin', creds['admin-password']))
+    status, body = http(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1},
+                        auth=f"admin:{creds['admin-password']}")
     assert status == 200, body
-    status, _body = request(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1}, auth=('admin', 'wrong-password-1'))
+    status, _body = http(url, '/api/2.0/mlflow/experiments/search', method='POST', body={'max_results': 1}, auth='admin:wrong-password-1')
     assert status == 401
     again = stack.site('playbooks/mlflow.yml', extra_vars={'mlflow_auth_enabled': True})
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()

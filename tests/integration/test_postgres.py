@@ -46,16 +46,12 @@ def run(stack, extra_vars=None, args=()):
     return stack.site(PLAYBOOK, extra_vars=extra_vars, args=args)
 
 
-def _ok(result):
-    return result.failure_message() or result.stderr[-3000:] or result.stdout[-3000:]
-
-
 @pytest.mark.slow
 @pytest.mark.charts
 def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
     emulator = stack.emulator
     first = run(stack, extra_vars=VAULT)
-    assert first.rc == 0, _ok(first)
+    assert first.rc == 0, first.explain()
     assert first.changed > 0
 
     # The pinned chart, installed by the real helm from the chart repository, with the values that matter.
@@ -111,7 +107,7 @@ def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
 
     # Second run, verbose: nothing changes, no password is regenerated or printed.
     second = run(stack, extra_vars=VAULT, args=['-vvv'])
-    assert second.rc == 0, _ok(second)
+    assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     for app, password in passwords.items():
         assert secret_data(emulator, f'{app}-postgres', f'mlops-{app}')['password'] == password
@@ -144,7 +140,7 @@ def test_operator_fault_fails_fast_with_a_diagnosis(stack):
 @pytest.mark.charts
 def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = run(stack, args=['--check', '--diff'])
-    assert result.rc == 0, _ok(result)
+    assert result.rc == 0, result.explain()
     assert stack.emulator.writes(dry_run=False) == []
     assert stack.release('cnpg', NS) is None
 
@@ -161,7 +157,7 @@ def _setup_jobs(emulator):
 def test_external_with_admin_runs_a_setup_job_once_per_spec(stack):
     emulator = stack.emulator
     first = run(stack, extra_vars={**EXTERNAL, **ADMIN})
-    assert first.rc == 0, _ok(first)
+    assert first.rc == 0, first.explain()
     assert stack.release('cnpg', NS) is None
     jobs = _setup_jobs(emulator)
     assert len(jobs) == 1 and jobs[0].startswith('postgres-setup-')
@@ -181,14 +177,14 @@ def test_external_with_admin_runs_a_setup_job_once_per_spec(stack):
     assert mlflow['password'] == secret_data(emulator, 'postgres-database-passwords', NS)['mlflow']
 
     second = run(stack, extra_vars={**EXTERNAL, **ADMIN})
-    assert second.rc == 0, _ok(second)
+    assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     assert _setup_jobs(emulator) == jobs
 
     # A changed spec (one more database) runs a new Job and removes the old one.
     third = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'postgres_databases': [
         {'name': 'mlflow'}, {'name': 'prefect'}, {'name': 'ray'}]})
-    assert third.rc == 0, _ok(third)
+    assert third.rc == 0, third.explain()
     new_jobs = _setup_jobs(emulator)
     assert len(new_jobs) == 1 and new_jobs != jobs
     assert emulator.get('v1', 'ConfigMap', jobs[0], NS) is None
@@ -214,7 +210,7 @@ def test_external_setup_job_failure_fails_fast_and_a_rerun_after_the_fix_succeed
     # The server is reachable again: the same spec's Job runs again and completes.
     stack.emulator.clear_faults(fault)
     again = run(stack, extra_vars={**EXTERNAL, **ADMIN, 'mlops_wait_timeout': SLOW_TIMEOUT})
-    assert again.rc == 0, _ok(again)
+    assert again.rc == 0, again.explain()
     assert _setup_jobs(stack.emulator) == [failed_job]
     job = stack.emulator.get('batch/v1', 'Job', failed_job, NS)
     assert any(c['type'] == 'Complete' and c['status'] == 'True' for c in job['status']['conditions'])
@@ -226,7 +222,7 @@ def test_external_with_given_credentials_needs_no_job(stack):
     emulator = stack.emulator
     passwords = {'mlflow': 'mlflow-given-pw', 'prefect': 'prefect-given-pw'}
     result = run(stack, extra_vars={**EXTERNAL, 'postgres_external_port': 6432, 'postgres_database_passwords': passwords})
-    assert result.rc == 0, _ok(result)
+    assert result.rc == 0, result.explain()
     assert _setup_jobs(emulator) == []
     for app, password in passwords.items():
         data = secret_data(emulator, f'{app}-postgres', f'mlops-{app}')

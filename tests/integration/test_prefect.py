@@ -4,15 +4,12 @@ worker from PyPI behind the emulated Deployments: tests/harness/operators/prefec
 starts `prefect server start` and `prefect worker start` from exactly the args and environment
 the charts rendered (database as SQLite), so the readiness checks and these tests talk to the
 real API, and the work pool is the one the real worker created from the role's template."""
-import base64
 import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from conftest import rejected, secret_data
+from conftest import backend_url, http, rejected, secret_data
 
 PLAYBOOK = 'playbooks/prefect.yml'
 NS = 'mlops-prefect'
@@ -22,32 +19,7 @@ STACK_COMPONENTS = ['nfs_provisioner', 'postgres', 'minio', 'prefect']
 
 
 def backend(emulator):
-    """The URL of the real server the emulated Service forwards to."""
-    backends = emulator.call(lambda: dict(emulator.server.service_backends))
-    return backends[(NS, 'prefect-server', '4200')]['url']
-
-
-def get(url, path, auth=None, attempts=60):
-    headers = {}
-    if auth:
-        headers['Authorization'] = 'Basic ' + base64.b64encode(auth.encode()).decode()
-    for attempt in range(attempts):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=10) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except (urllib.error.URLError, ConnectionError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
-    raise AssertionError('unreachable')
-
-
-def task_result(result, suffix):
-    found = [r for _p, t, r in result.tasks() if t.endswith(suffix)]
-    assert found, f'no task ending with {suffix!r}'
-    return found[-1]
+    return backend_url(emulator, NS, 'prefect-server', 4200)
 
 
 def test_the_role_alone_refuses_to_start_without_the_data_tier(stack):
@@ -77,7 +49,7 @@ def test_converges_on_the_real_server_and_worker_idempotently(stack):
 
     # The pool the real worker created from the role's base job template, read from the real API.
     url = backend(emulator)
-    status, body = get(url, '/api/work_pools/kubernetes')
+    status, body = http(url, '/api/work_pools/kubernetes')
     assert status == 200, body
     pool = json.loads(body)
     assert pool['type'] == 'kubernetes'
@@ -98,7 +70,7 @@ def test_converges_on_the_real_server_and_worker_idempotently(stack):
     # worker's restart), and the readiness check waits for it.
     changed = stack.site(playbook=PLAYBOOK, extra_vars={'prefect_job_image': 'docker.io/prefecthq/prefect:3.8.3-python3.12'})
     assert changed.rc == 0, changed.failure_message()
-    status, body = get(backend(emulator), '/api/work_pools/kubernetes')
+    status, body = http(backend(emulator), '/api/work_pools/kubernetes')
     assert json.loads(body)['base_job_template']['variables']['properties']['image']['default'].endswith('3.8.3-python3.12')
 
     down = stack.site('playbooks/teardown.yml', args=['--tags', 'prefect'])
@@ -120,12 +92,12 @@ def test_basic_auth_reaches_server_worker_and_flow_runs(stack):
     assert creds['auth-string'] == f"admin:{creds['admin-password']}"
     assert creds['admin-password'] not in result.stdout
     url = backend(emulator)
-    assert get(url, '/api/work_pools/kubernetes')[0] == 401
-    assert get(url, '/api/work_pools/kubernetes', auth='admin:wrong-password-1')[0] == 401
+    assert http(url, '/api/work_pools/kubernetes')[0] == 401
+    assert http(url, '/api/work_pools/kubernetes', auth='admin:wrong-password-1')[0] == 401
     # The worker logged in with the Secret's auth string: it creates the pool (with auth on, the
     # role's readiness check cannot list it through the service proxy, so the test waits here).
     deadline = time.monotonic() + 90
-    while (answer := get(url, '/api/work_pools/kubernetes', auth=creds['auth-string']))[0] == 404 and time.monotonic() < deadline:
+    while (answer := http(url, '/api/work_pools/kubernetes', auth=creds['auth-string']))[0] == 404 and time.monotonic() < deadline:
         time.sleep(1)
     status, body = answer
     assert status == 200 and json.loads(body)['type'] == 'kubernetes', body
@@ -144,7 +116,7 @@ def test_a_crash_looping_server_fails_fast_with_its_reason(stack):
     message = result.failure_message()
     assert message.startswith(f'Deployment {NS}/prefect-server will not become ready'), message
     assert 'CrashLoopBackOff' in message, message
-    gate = task_result(result, 'Wait for the Prefect server and workers')
+    gate = result.last_result('Wait for the Prefect server and workers')
     assert gate['elapsed'] < 60, f"waited {gate['elapsed']}s: the gate must fail fast, not wait for mlops_wait_timeout"
 
 

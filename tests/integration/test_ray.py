@@ -27,16 +27,6 @@ AUTOSCALING = {'ray_autoscaling_enabled': True,
                'ray_worker_groups': [{'name': 'workers', 'replicas': 1, 'min_replicas': 1, 'max_replicas': 3}]}
 
 
-def task_result(result, suffix):
-    found = [r for _p, t, r in result.tasks() if t.endswith(suffix)]
-    assert found, f'no task ending with {suffix!r}'
-    return found[-1]
-
-
-def _ok(result):
-    return result.failure_message() or result.stderr[-3000:] or result.stdout[-3000:]
-
-
 def ray_pods(emulator, node_type=None):
     selector = 'ray.io/cluster=ray' + (f',ray.io/node-type={node_type}' if node_type else '')
     return sorted(emulator.list('v1', 'Pod', namespace=NS, label_selector=selector), key=lambda p: p['metadata']['name'])
@@ -51,7 +41,7 @@ def conditions(cluster):
 def test_converges_idempotently_keeps_the_autoscaler_s_count_and_tears_down(stack):
     emulator = stack.emulator
     first = stack.site(playbook=PLAYBOOK, extra_vars=AUTOSCALING)
-    assert first.rc == 0, _ok(first)
+    assert first.rc == 0, first.explain()
     assert first.changed > 0
 
     # The pinned chart, installed by the real helm from the chart repository.
@@ -84,9 +74,9 @@ def test_converges_idempotently_keeps_the_autoscaler_s_count_and_tears_down(stac
     assert service['spec']['clusterIP'] == 'None'
 
     # The gate's dashboard check, and the summary with the dashboard as a web UI.
-    probe = task_result(first, 'answers /api/version with Ray 2.52.0')
+    probe = first.last_result('answers /api/version with Ray 2.52.0')
     assert probe['json']['ray_version'] == '2.52.0' and probe['json']['version'] == '4'
-    summary = task_result(first, 'Show ray_summary')['ray_summary']
+    summary = first.last_result('Show ray_summary')['ray_summary']
     assert summary['ui'] == [{'name': 'ray', 'namespace': NS, 'service': 'ray-head-svc', 'port': 8265}]
     assert summary['endpoints']['dashboard'] == 'http://ray-head-svc.mlops-ray.svc:8265'
     assert summary['credentials'] == [] and summary['mode'] == 'autoscaling'
@@ -94,7 +84,7 @@ def test_converges_idempotently_keeps_the_autoscaler_s_count_and_tears_down(stac
     # Second run, verbose: nothing changes and no Secret's value in the namespace is printed
     # (the only ones are helm's release records).
     second = stack.site(playbook=PLAYBOOK, extra_vars=AUTOSCALING, args=['-vvv'])
-    assert second.rc == 0, _ok(second)
+    assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     assert stack.release('kuberay', NS)['revision'] == '1', 'the second run upgraded the release'
     for secret in emulator.list('v1', 'Secret', namespace=NS):
@@ -111,14 +101,14 @@ def test_converges_idempotently_keeps_the_autoscaler_s_count_and_tears_down(stac
     emulator.wait_for(lambda: len(ray_pods(emulator, 'worker')) == 2, timeout=10)
     alone = stack.site('tests/integration/playbooks/entry_point.yml',
                        extra_vars={'component': 'ray', 'entry_point': 'wait', **AUTOSCALING})
-    assert alone.rc == 0, _ok(alone)
+    assert alone.rc == 0, alone.explain()
     assert alone.changed == 0, alone.changed_tasks()
     group = emulator.get(RAY, 'RayCluster', 'ray', NS)['spec']['workerGroupSpecs'][0]
     assert (group['replicas'], group['scaleStrategy']) == (2, {'workersToDelete': []})
 
     # Teardown: the RayCluster and its Pods, the operator release; the namespace and CRDs stay.
     down = stack.site('playbooks/teardown.yml', args=['--tags', 'ray'])
-    assert down.rc == 0, _ok(down)
+    assert down.rc == 0, down.explain()
     assert emulator.get(RAY, 'RayCluster', 'ray', NS) is None and ray_pods(emulator) == []
     assert emulator.get('v1', 'Service', 'ray-head-svc', NS) is None
     assert stack.release('kuberay', NS) is None and emulator.get('apps/v1', 'Deployment', 'kuberay-operator', NS) is None
@@ -128,7 +118,7 @@ def test_converges_idempotently_keeps_the_autoscaler_s_count_and_tears_down(stac
     # A confirmed purge with mlops_teardown_crds: the namespace and the ray.io CRDs go too.
     purge = stack.site('playbooks/teardown.yml', args=['--tags', 'ray'], extra_vars={
         'mlops_teardown_purge_data': True, 'mlops_teardown_confirm': 'mlops', 'mlops_teardown_crds': True})
-    assert purge.rc == 0, _ok(purge)
+    assert purge.rc == 0, purge.explain()
     assert emulator.get('v1', 'Namespace', NS) is None
     crds = [c['metadata']['name'] for c in emulator.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition')]
     assert not [name for name in crds if name.endswith('.ray.io')], crds
@@ -153,7 +143,7 @@ def test_a_head_pod_that_cannot_start_fails_fast_with_the_container_s_reason(sta
 @pytest.mark.charts
 def test_check_mode_on_a_fresh_cluster_writes_nothing(stack):
     result = stack.site(playbook=PLAYBOOK, args=['--check', '--diff'])
-    assert result.rc == 0, _ok(result)
+    assert result.rc == 0, result.explain()
     assert stack.emulator.writes(dry_run=False) == []
     assert stack.release('kuberay', NS) is None
 

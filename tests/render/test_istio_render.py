@@ -50,6 +50,13 @@ def one(docs, kind, name=None):
     return found[0]
 
 
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r = renderer(inventory, **extra)
+    return r, [d for chart, _data, values, release, namespace in CHARTS for d in rendered(r, chart, values, release, namespace)]
+
+
 @pytest.mark.parametrize('inventory', INVENTORIES)
 def test_helm_values_match_the_upstream_charts(inventory):
     """The charts keep their defaults under _internal_defaults_do_not_set and take values at the
@@ -78,7 +85,7 @@ def test_the_real_charts_render_valid_restricted_objects_with_the_hub_set(invent
     found = inventory_group_vars(inventory)
     registry = found.get('mlops_image_registry', '')
     hub = (registry + '/' if registry else '') + 'docker.io/istio'
-    ns, gateway_ns = r.render_var('_istio_namespace'), r.render_var('_istio_gateway_namespace')
+    ns = r.render_var('_istio_namespace')
     base, istiod, gateway = (rendered(r, *chart[0:1], *chart[2:]) for chart in CHARTS)
     # The base chart's 15 CRDs are templates: validating them takes seconds, once is enough.
     crds = [d for d in base if d['kind'] == 'CustomResourceDefinition']

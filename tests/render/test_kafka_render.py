@@ -52,6 +52,14 @@ def mirrored(inventory, image):
     return (registry + '/' if registry else '') + image
 
 
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r, docs = manifests(inventory, **extra)
+    return r, docs + helm.template(CHART, CHART_VERSION, r.render_var('_kafka_helm_values'), release=r.render_var('_kafka_release'),
+                                   namespace=r.render_var('_kafka_namespace'), include_crds=False)
+
+
 @pytest.mark.parametrize('profile', ['kind', 'small', 'production'])
 @pytest.mark.parametrize('inventory', INVENTORIES)
 def test_resources_are_valid_against_the_upstream_crds_restricted_and_pinned(inventory, profile):

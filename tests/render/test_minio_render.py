@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.mlops.stack.plugins.filter.credentials import app_credential_secrets
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, inventory_group_vars, preflight_facts
 from tests.harness.validate import validate_manifests
 
 VERSIONS = yaml.safe_load((REPO_ROOT / 'roles/common/vars/versions.yml').read_text())['_mlops_versions']
@@ -21,24 +21,10 @@ FAKE_KEY = 'fake-secret-key-0123456789abcdefghij'
 
 def facts(inventory, **extra):
     """What preflight publishes and apply.yml registers at runtime (fake credentials)."""
-    group_vars = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        group_vars.update(yaml.safe_load(path.read_text()) or {})
-    buckets = group_vars.get('minio_buckets', [{'name': 'mlflow', 'app': 'mlflow'}, {'name': 'prefect', 'app': 'prefect'}])
-    values = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack',
-                         **group_vars.get('mlops_common_labels', {})},
-        'mlops_storage_class': group_vars.get('mlops_storage_class', ''),
-        'mlops_image_registry': group_vars.get('mlops_image_registry', ''),
-        'mlops_size_profile': group_vars.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': group_vars.get('mlops_namespace_prefix', 'mlops'),
-        '_mlops_versions': VERSIONS,
-        'ansible_check_mode': False,
-        '__minio_root_digest': '0123456789abcdef',
-        '__minio_credentials_digest': 'fedcba9876543210',
-        '__minio_app_credentials': {(b.get('app') or b['name']): {'accessKey': b.get('app') or b['name'], 'secretKey': FAKE_KEY}
-                                    for b in buckets},
-    }
+    buckets = inventory_group_vars(inventory).get('minio_buckets', [{'name': 'mlflow', 'app': 'mlflow'}, {'name': 'prefect', 'app': 'prefect'}])
+    values = preflight_facts(inventory, __minio_root_digest='0123456789abcdef', __minio_credentials_digest='fedcba9876543210',
+                             __minio_app_credentials={(b.get('app') or b['name']): {'accessKey': b.get('app') or b['name'], 'secretKey': FAKE_KEY}
+                                                      for b in buckets})
     values.update(extra)
     return values
 
@@ -63,6 +49,12 @@ def by_kind(docs, kind, name=None):
     found = [d for d in docs if d['kind'] == kind and (name is None or d['metadata']['name'] == name)]
     assert found, f'no {kind} {name or ""} rendered'
     return found[0] if name else found
+
+
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    return manifests(inventory, **extra)
 
 
 @pytest.mark.parametrize('inventory', INVENTORIES)

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, preflight_facts
 from tests.harness.validate import validate_manifests
 
 VERSIONS = yaml.safe_load((REPO_ROOT / 'roles/common/vars/versions.yml').read_text())['_mlops_versions']
@@ -14,19 +14,7 @@ INVENTORIES = ['inventories/kind', 'inventories/production', 'tests/inventories/
 
 
 def renderer(inventory, **extra):
-    group_vars = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        group_vars.update(yaml.safe_load(path.read_text()) or {})
-    facts = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack'},
-        'mlops_image_registry': group_vars.get('mlops_image_registry', ''),
-        'mlops_size_profile': group_vars.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': group_vars.get('mlops_namespace_prefix', 'mlops'),
-        'mlops_domain': group_vars.get('mlops_domain', 'localhost'),
-        'mlops_tls_enabled': group_vars.get('mlops_tls_enabled', False),
-        '_mlops_versions': VERSIONS,
-        '_mlflow_auth_digest': '0123456789abcdef',
-    }
+    facts = preflight_facts(inventory, _mlflow_auth_digest='0123456789abcdef')
     facts.update(extra)
     return Renderer(REPO_ROOT / inventory, 'mlops.stack.mlflow', extra_vars=facts)
 
@@ -38,6 +26,12 @@ def manifests(inventory, **extra):
 
 def env_of(container):
     return {e['name']: e.get('value', e.get('valueFrom')) for e in container['env']}
+
+
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    return manifests(inventory, **extra)
 
 
 @pytest.mark.parametrize('auth', [False, True])

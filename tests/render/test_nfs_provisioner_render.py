@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.harness import helm
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, inventory_group_vars, preflight_facts
 from tests.harness.upstream import chart_values, require_upstream
 from tests.harness.validate import validate_manifests, validate_values
 
@@ -26,26 +26,10 @@ CHART_LABELS = {'app', 'app.kubernetes.io/instance', 'app.kubernetes.io/managed-
                 'app.kubernetes.io/version', 'helm.sh/chart'}
 
 
-def group_vars(inventory):
-    found = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        found.update(yaml.safe_load(path.read_text()) or {})
-    return found
-
-
 def facts(inventory, **extra):
     """What preflight publishes, plus an NFS server for inventories that name none."""
-    found = group_vars(inventory)
-    values = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack',
-                         **found.get('mlops_common_labels', {})},
-        'mlops_storage_class': found.get('mlops_storage_class', ''),
-        'mlops_image_registry': found.get('mlops_image_registry', ''),
-        'mlops_size_profile': found.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': found.get('mlops_namespace_prefix', 'mlops'),
-        'mlops_cluster_flavor': found.get('mlops_cluster_flavor', 'generic'),
-        '_mlops_versions': VERSIONS,
-    }
+    found = inventory_group_vars(inventory)
+    values = preflight_facts(inventory)
     if not found.get('nfs_provisioner_server') and not found.get('nfs_provisioner_server_enabled'):
         if values['mlops_cluster_flavor'] == 'kind':
             values['nfs_provisioner_server_enabled'] = True
@@ -72,6 +56,16 @@ def upstream_version():
             return candidate
     pytest.skip(f"no upstream data for {PINS['chart']} {PINS['chart_version']} in {root}")
     return None
+
+
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r = renderer(inventory, **extra)
+    docs = helm.template(PINS['chart'], str(PINS['chart_version']), r.render_var('_nfs_provisioner_helm_values'),
+                         release=r.render_var('_nfs_provisioner_release'), namespace=r.render_var('_nfs_provisioner_namespace'),
+                         include_crds=False)
+    return r, docs + r.render_template('nfs_provisioner.yml.j2')
 
 
 @pytest.mark.parametrize('inventory', INVENTORIES)

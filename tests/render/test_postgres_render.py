@@ -10,7 +10,7 @@ import yaml
 
 from ansible_collections.mlops.stack.plugins.filter.credentials import app_credential_secrets
 from tests.harness import helm
-from tests.harness.render import REPO_ROOT, Renderer
+from tests.harness.render import REPO_ROOT, Renderer, inventory_group_vars, preflight_facts
 from tests.harness.upstream import require_upstream
 from tests.harness.validate import validate_manifests, validate_values
 
@@ -20,30 +20,14 @@ INVENTORIES = ['inventories/kind', 'inventories/production', 'tests/inventories/
 CHART, CHART_VERSION = 'cloudnative-pg', '0.29.0'
 
 
-def group_vars(inventory):
-    merged = {}
-    for path in sorted((REPO_ROOT / inventory / 'group_vars/all').glob('*.yml')):
-        merged.update(yaml.safe_load(path.read_text()) or {})
-    return merged
-
-
 def renderer(inventory, **extra):
     """The role's variables as at runtime: preflight's facts, and fake runtime values."""
-    found = group_vars(inventory)
+    found = inventory_group_vars(inventory)
     names = [d['name'] for d in found.get('postgres_databases', [{'name': 'mlflow'}, {'name': 'prefect'}])]
-    facts = {
-        'mlops_labels': {'app.kubernetes.io/part-of': 'mlops-stack', 'app.kubernetes.io/managed-by': 'mlops.stack',
-                         **found.get('mlops_common_labels', {})},
-        'mlops_storage_class': found.get('mlops_storage_class', ''),
-        'mlops_image_registry': found.get('mlops_image_registry', ''),
-        'mlops_size_profile': found.get('mlops_size_profile', 'small'),
-        'mlops_namespace_prefix': found.get('mlops_namespace_prefix', 'mlops'),
-        'mlops_wait_timeout': found.get('mlops_wait_timeout', 600),
-        '_mlops_versions': VERSIONS,
-        '_postgres_passwords': {name: f'fake/password+{name}' for name in names},
-        '_postgres_secret_versions': {'postgres-external-admin': '11', 'postgres-database-passwords': '12'},
-        '_postgres_setup_hash': 'abcdef0123',
-    }
+    facts = preflight_facts(inventory, mlops_wait_timeout=found.get('mlops_wait_timeout', 600),
+                            _postgres_passwords={name: f'fake/password+{name}' for name in names},
+                            _postgres_secret_versions={'postgres-external-admin': '11', 'postgres-database-passwords': '12'},
+                            _postgres_setup_hash='abcdef0123')
     facts.update(extra)
     return Renderer(REPO_ROOT / inventory, 'mlops.stack.postgres', extra_vars=facts)
 
@@ -60,6 +44,18 @@ def manifests(r):
 
 def decoded(secret):
     return {k: base64.b64decode(v).decode() for k, v in secret['data'].items()}
+
+
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r = renderer(inventory, **extra)
+    docs = manifests(r)
+    if r.render_var('postgres_mode') == 'cnpg':
+        docs += helm.template(CHART, CHART_VERSION, r.render_var('_postgres_helm_values'),
+                              release=r.render_var('_postgres_release'), namespace=r.render_var('_postgres_namespace'),
+                              include_crds=False)
+    return r, docs
 
 
 @pytest.mark.parametrize('inventory', INVENTORIES)

@@ -60,6 +60,14 @@ def assert_restricted(pod):
         assert sc.get('privileged') is not True
 
 
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r = renderer(inventory, **extra)
+    server, worker = rendered(r)
+    return r, server + worker
+
+
 @pytest.mark.parametrize('inventory', INVENTORIES)
 def test_helm_values_match_the_upstream_charts(inventory):
     require_upstream()

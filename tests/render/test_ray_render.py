@@ -43,6 +43,14 @@ def pod_specs(cluster):
         (g['groupName'], g['template']['spec']) for g in spec['workerGroupSpecs']]
 
 
+def stack_objects(inventory, **extra):
+    """(renderer, every object the role creates, chart releases rendered by the real helm):
+    what benchmarks/footprint.py sums."""
+    r, docs = manifests(inventory, **extra)
+    return r, docs + helm.template(CHART, CHART_VERSION, r.render_var('_ray_helm_values'), release=r.render_var('_ray_release'),
+                                   namespace=r.render_var('_ray_namespace'), include_crds=False)
+
+
 @pytest.mark.parametrize('profile', ['kind', 'small', 'production'])
 @pytest.mark.parametrize('inventory', INVENTORIES)
 def test_raycluster_is_valid_against_the_upstream_crd_restricted_and_pinned(inventory, profile):

@@ -104,3 +104,38 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def stop_all(entries) -> None:
+    """Stops Running entries together: every process is signalled first, then each is waited
+    for, so their grace periods overlap."""
+    entries = list(entries)
+    for entry in entries:
+        entry.terminate()
+    for entry in entries:
+        entry.stop()
+
+
+class PerCluster:
+    """One stand-in server per emulated cluster: made by `factory(ctx)` on first use, closed
+    with the emulator (the plugin's shutdown)."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._servers: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, ctx, create: bool = True):
+        key = id(ctx._srv)  # pylint: disable=protected-access
+        with self._lock:
+            server = self._servers.get(key)
+            if server is None and create:
+                server = self._servers[key] = self._factory(ctx)
+            return server
+
+    def close(self, ctx) -> None:
+        with self._lock:
+            server = self._servers.pop(id(ctx._srv), None)  # pylint: disable=protected-access
+        if server is not None:
+            server.shutdown()
+            server.server_close()

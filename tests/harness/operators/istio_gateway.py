@@ -40,20 +40,18 @@ resources and anything mesh-internal (sidecars).
 from __future__ import annotations
 
 import re
-import threading
 import urllib.error
 import urllib.request
 from typing import Optional
 
-from tests.harness.operators._backend import QuietHandler, StandInServer
+from tests.harness.operators._backend import PerCluster, QuietHandler, StandInServer
 
 ISTIO_VERSIONS = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 WATCHES = [(v, k) for v in ISTIO_VERSIONS for k in ("Gateway", "VirtualService")] + [("v1", "Service"), ("v1", "Pod")]
 GATEWAY_TEMPLATE_ANNOTATION = "inject.istio.io/templates"
 
 # Per emulator (ApiServer object id): the proxy serving its gateway Services.
-_PROXIES: dict = {}
-_LOCK = threading.Lock()
+_PROXIES = PerCluster(lambda ctx: _Proxy(ctx._srv.url))  # pylint: disable=protected-access
 
 
 def pods(obj: dict) -> list:  # pylint: disable=unused-argument
@@ -242,13 +240,9 @@ def reconcile(ctx) -> None:
             gateways[(md.get("namespace"), md["name"])] = {
                 "labels": backing[0][1], "ready": any(ctx.pod_ready(p) for p, _l in backing),
                 "ports": [(p.get("port"), p.get("targetPort", p.get("port"))) for p in spec.get("ports") or []]}
-    key = id(ctx._srv)  # pylint: disable=protected-access
-    with _LOCK:
-        proxy = _PROXIES.get(key)
-        if proxy is None and not gateways:
-            return
-        if proxy is None:
-            proxy = _PROXIES[key] = _Proxy(ctx._srv.url)  # pylint: disable=protected-access
+    proxy = _PROXIES.get(ctx, create=bool(gateways))
+    if proxy is None:
+        return
     proxy.snapshot = {
         "gateways": gateways,
         "gateway_objects": ctx.list("networking.istio.io/v1", "Gateway"),
@@ -263,8 +257,4 @@ def reconcile(ctx) -> None:
 
 
 def shutdown(ctx) -> None:
-    with _LOCK:
-        proxy = _PROXIES.pop(id(ctx._srv), None)  # pylint: disable=protected-access
-    if proxy is not None:
-        proxy.shutdown()
-        proxy.server_close()
+    _PROXIES.close(ctx)

@@ -65,10 +65,9 @@ import copy
 import hashlib
 import json
 import re
-import threading
 from typing import Optional
 
-from tests.harness.operators._backend import QuietHandler, StandInServer
+from tests.harness.operators._backend import PerCluster, QuietHandler, StandInServer
 
 API = "ray.io/v1"
 WATCHES = [(API, "RayCluster"), ("v1", "Pod"), ("v1", "Service")]
@@ -84,8 +83,7 @@ _PROTECTED_LABELS = ("ray.io/node-type", "ray.io/group", "ray.io/cluster")
 _SINCE = "2026-01-01T00:00:00Z"
 
 # Per emulator (ApiServer object id): the stand-in dashboard server and what it answers.
-_DASHBOARDS: dict = {}
-_LOCK = threading.Lock()
+_DASHBOARDS = PerCluster(lambda ctx: _Dashboard())
 
 
 def _suffix(*parts: str) -> str:
@@ -394,21 +392,13 @@ class _Handler(QuietHandler):
 
 
 def _serve_dashboards(ctx, clusters: dict) -> None:
-    key = id(ctx._srv)  # pylint: disable=protected-access
-    with _LOCK:
-        server = _DASHBOARDS.get(key)
-        if server is None and not clusters:
-            return
-        if server is None:
-            server = _DASHBOARDS[key] = _Dashboard()
+    server = _DASHBOARDS.get(ctx, create=bool(clusters))
+    if server is None:
+        return
     server.clusters = clusters
     for namespace, service in clusters:
         ctx.serve(namespace, service, DASHBOARD_PORT, f"{server.url}/{namespace}/{service}")
 
 
 def shutdown(ctx) -> None:
-    with _LOCK:
-        server = _DASHBOARDS.pop(id(ctx._srv), None)  # pylint: disable=protected-access
-    if server is not None:
-        server.shutdown()
-        server.server_close()
+    _DASHBOARDS.close(ctx)

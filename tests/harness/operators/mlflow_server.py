@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from tests.harness.operators._backend import Running, container_env, expand, free_port
+from tests.harness.operators._backend import Running, container_env, expand, free_port, stop_all
 
 WATCHES = [("apps/v1", "Deployment"), ("v1", "Secret")]
 PORT = 5000
@@ -142,11 +142,7 @@ def reconcile(ctx) -> None:
 
 def shutdown(ctx) -> None:
     key = id(ctx._srv)  # pylint: disable=protected-access
-    entries = list(_RUNNING.pop(key, {}).values())
-    for entry in entries:
-        entry.terminate()
-    for entry in entries:
-        entry.stop()
+    stop_all(_RUNNING.pop(key, {}).values())
     s3 = _S3.pop(key, None)
     if s3 is not None:
         s3[0].terminate()

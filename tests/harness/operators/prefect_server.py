@@ -40,7 +40,7 @@ import threading
 import time
 import urllib.request
 
-from tests.harness.operators._backend import Running, container_env, free_port
+from tests.harness.operators._backend import Running, container_env, free_port, stop_all
 
 WATCHES = [("apps/v1", "Deployment"), ("v1", "Secret"), ("v1", "ConfigMap")]
 PORT = 4200
@@ -175,9 +175,5 @@ def reconcile(ctx) -> None:
 
 def shutdown(ctx) -> None:
     key = id(ctx._srv)  # pylint: disable=protected-access
-    entries = list(_RUNNING.pop(key, {}).values())
-    for entry in entries:
-        entry.terminate()
-    for entry in entries:
-        entry.stop()
+    stop_all(_RUNNING.pop(key, {}).values())
     _SERVERS.pop(key, None)
