@@ -26,7 +26,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.operators import cloudnative_pg, kuberay, strimzi  # noqa: E402
+from tests.harness.operators import cloudnative_pg, kuberay, prometheus_operator, strimzi  # noqa: E402
 
 GOAL_CPU, GOAL_MEMORY = 4.0, 8 * 1024 ** 3
 # profile -> inventory whose settings it is measured with (kind: the local cluster's inventory)
@@ -85,6 +85,8 @@ def workload_pods(docs: list, nodes: int) -> list:
         elif kind in ('Kafka', 'KafkaNodePool') and d.get('apiVersion') == 'kafka.strimzi.io/v1':
             kafka = next((k for k in docs if k.get('kind') == 'Kafka'), None) if kind == 'KafkaNodePool' else None
             out += [(f"Pod/{p['metadata']['name']} (Strimzi)", 1, p['spec']) for p in strimzi.pods(d, kafka)]
+        elif kind == 'Prometheus' and d.get('apiVersion') == 'monitoring.coreos.com/v1':
+            out += [(f"Pod/{p['metadata']['name']} (prometheus-operator)", 1, p['spec']) for p in prometheus_operator.pods(d)]
         elif kind == 'RayCluster' and d.get('apiVersion') == 'ray.io/v1':
             out += [(f"Pod/{p['metadata']['name']} (KubeRay)", 1, p['spec']) for p in kuberay.pods(d)]
     return out
@@ -104,8 +106,8 @@ def component_docs(component: str, inventory: str, profile: str) -> list:
 
 
 # Every component of roles/common/vars/components.yml, in tier order (each render module's stack_objects()).
-COMPONENTS = [c['name'] for c in sorted(yaml.safe_load((ROOT / 'roles/common/vars/components.yml').read_text())['_mlops_components'],
-                                         key=lambda c: c['tier'])]
+_COMPONENTS_FILE = yaml.safe_load((ROOT / 'roles/common/vars/components.yml').read_text())['_mlops_components']
+COMPONENTS = [c['name'] for c in sorted(_COMPONENTS_FILE, key=lambda c: c['tier'])]
 
 
 def measure(nodes: int) -> dict:
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"Footprint (DaemonSets x {args.nodes} node(s); requests / limits; components built so far: {', '.join(COMPONENTS)})")
+    print(f"Footprint (DaemonSets x {args.nodes} node(s); requests / limits; components: {', '.join(COMPONENTS)})")
     for profile, rows in report.items():
         print(f"\nprofile {profile} ({PROFILES[profile]}):")
         print(f"  {'component':<16} {'cpu req':>8} {'mem req':>9} {'cpu lim':>8} {'mem lim':>9}  workloads")

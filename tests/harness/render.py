@@ -411,6 +411,9 @@ def preflight_facts(inventory: str | os.PathLike, **extra: Any) -> dict:
         "mlops_tls_enabled": found.get("mlops_tls_enabled", False),
         "mlops_tls_secret_name": found.get("mlops_tls_secret_name", ""),
         "_mlops_versions": yaml.safe_load((REPO_ROOT / "roles/common/vars/versions.yml").read_text())["_mlops_versions"],
+        # Every component the inventory does not switch off (<component>_enabled defaults to true).
+        "mlops_enabled_components": [c["name"] for c in yaml.safe_load((REPO_ROOT / "roles/common/vars/components.yml").read_text())["_mlops_components"]
+                                     if str(found.get(f"{c['name']}_enabled", True)).lower() not in ("false", "no", "0")],
         "ansible_check_mode": False,
     }
     values.update(extra)

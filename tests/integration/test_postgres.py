@@ -99,6 +99,11 @@ def test_cnpg_converges_idempotently_and_keeps_secrets(stack):
     keys = ['dbname', 'host', 'password', 'port', 'sslmode', 'uri', 'username']
     assert summary['postgres_summary'] == {
         'component': 'postgres', 'mode': 'cnpg', 'endpoints': {'postgres': 'postgres-rw.mlops-postgres.svc:5432'}, 'ui': [], 'notes': [],
+        'metrics': [{'name': 'postgres', 'namespace': 'mlops-postgres', 'kind': 'PodMonitor',
+                     'selector': {'cnpg.io/cluster': 'postgres', 'cnpg.io/podRole': 'instance'}, 'port': 'metrics', 'path': '/metrics'},
+                    {'name': 'cnpg-operator', 'namespace': 'mlops-postgres', 'kind': 'PodMonitor',
+                     'selector': {'app.kubernetes.io/name': 'cloudnative-pg', 'app.kubernetes.io/instance': 'cnpg'}, 'port': 'metrics',
+                     'path': '/metrics'}],
         'credentials': [{'name': 'mlflow', 'namespace': 'mlops-mlflow', 'secret': 'mlflow-postgres', 'keys': keys},
                         {'name': 'prefect', 'namespace': 'mlops-prefect', 'secret': 'prefect-postgres', 'keys': keys}]}
     for app in ('mlflow', 'prefect'):

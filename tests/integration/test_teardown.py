@@ -43,10 +43,12 @@ def check_summary(result, emulator):
         for ui in component['ui']:
             service = emulator.get('v1', 'Service', ui['service'], ui['namespace'])
             assert ui['port'] in [p['port'] for p in service['spec']['ports']], ui
-    assert shown['web_uis'] == {'minio': 'http://minio.mlops.test', 'mlflow': 'http://mlflow.mlops.test',
-                                'prefect': 'http://prefect.mlops.test', 'ray': 'http://ray.mlops.test'}
+    assert shown['web_uis'] == {'grafana': 'http://grafana.mlops.test', 'minio': 'http://minio.mlops.test',
+                                'mlflow': 'http://mlflow.mlops.test', 'prefect': 'http://prefect.mlops.test',
+                                'prometheus': 'http://prometheus.mlops.test', 'ray': 'http://ray.mlops.test'}
     assert 'postgres mlflow: Secret mlops-mlflow/mlflow-postgres' in shown['credentials']
     assert 'minio root: Secret mlops-minio/minio-root' in shown['credentials']
+    assert 'minio seldon: Secret mlops-seldon/seldon-s3' in shown['credentials'], 'seldon reads the models in MLflow\'s bucket'
 
 
 def test_teardown_keeps_the_data_and_site_finds_it_again(stack):
@@ -64,7 +66,8 @@ def test_teardown_keeps_the_data_and_site_finds_it_again(stack):
     assert down.changed > 0
     for release, namespace in (('cnpg', 'mlops-postgres'), ('csi-driver-nfs', 'mlops-nfs'),
                                ('prefect-server', 'mlops-prefect'), ('prefect-worker', 'mlops-prefect'),
-                               ('kuberay', 'mlops-ray'), ('strimzi', 'mlops-kafka')):
+                               ('kuberay', 'mlops-ray'), ('strimzi', 'mlops-kafka'), ('seldon-core', 'mlops-seldon'),
+                               ('prometheus', 'mlops-prometheus'), ('istiod', 'mlops-istio')):
         assert stack.release(release, namespace) is None, release
     assert emulator.list('apps/v1', 'StatefulSet', 'mlops-minio') == []
     assert emulator.list('v1', 'Pod', 'mlops-postgres', label_selector='cnpg.io/cluster=postgres') == []

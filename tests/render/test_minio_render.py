@@ -17,14 +17,15 @@ VERSIONS = yaml.safe_load((REPO_ROOT / 'roles/common/vars/versions.yml').read_te
 INVENTORIES = ['inventories/kind', 'inventories/production', 'tests/inventories/emulated',
                'tests/inventories/minio-distributed', 'tests/inventories/minio-external']
 FAKE_KEY = 'fake-secret-key-0123456789abcdefghij'
+DEFAULTS = yaml.safe_load((REPO_ROOT / 'roles/minio/defaults/main.yml').read_text())
 
 
 def facts(inventory, **extra):
     """What preflight publishes and apply.yml registers at runtime (fake credentials)."""
-    buckets = inventory_group_vars(inventory).get('minio_buckets', [{'name': 'mlflow', 'app': 'mlflow'}, {'name': 'prefect', 'app': 'prefect'}])
+    buckets = extra.get('minio_buckets') or inventory_group_vars(inventory).get('minio_buckets', DEFAULTS['minio_buckets'])
+    apps = [app for b in buckets for app in [b.get('app') or b['name'], *b.get('readers', [])]]
     values = preflight_facts(inventory, __minio_root_digest='0123456789abcdef', __minio_credentials_digest='fedcba9876543210',
-                             __minio_app_credentials={(b.get('app') or b['name']): {'accessKey': b.get('app') or b['name'], 'secretKey': FAKE_KEY}
-                                                      for b in buckets})
+                             __minio_app_credentials={app: {'accessKey': app, 'secretKey': FAKE_KEY} for app in apps})
     values.update(extra)
     return values
 
@@ -208,6 +209,28 @@ def test_application_secret_keys_suit_boto3_and_mlflow():
         'S3_BUCKET': 'mlflow', 'endpoint': endpoint, 'region': 'us-east-1', 'bucket': 'mlflow',
         'accessKey': 'mlflow', 'secretKey': FAKE_KEY}
     assert secret['metadata']['namespace'] == 'mlops-mlflow'
+
+
+def test_a_reader_gets_read_only_access_to_the_bucket_only_when_enabled():
+    """seldon reads the models in MLflow's bucket: its user may list and read that bucket, not
+    write it or create buckets, and its Secret seldon-s3 names the bucket."""
+    r, docs = manifests('tests/inventories/emulated')
+    reader = [a for a in r.render_var('_minio_apps') if a['app'] == 'seldon']
+    assert reader == [{'app': 'seldon', 'bucket': 'mlflow', 'namespace': 'mlops-seldon', 'app_secret': 'seldon-s3',
+                       'policy': 'mlops-seldon-read', 'access': 'read'}]
+    statements = r.render_var('_minio_app_policies')['seldon']['Statement']
+    assert [(st['Action'], st['Resource']) for st in statements] == [
+        (['s3:GetBucketLocation', 's3:ListBucket'], ['arn:aws:s3:::mlflow']), (['s3:GetObject'], ['arn:aws:s3:::mlflow/*'])]
+    secret = by_kind(docs, 'Secret', 'seldon-s3')
+    assert secret['metadata']['namespace'] == 'mlops-seldon'
+    assert base64.b64decode(secret['data']['bucket']).decode() == 'mlflow'
+    script = by_kind(docs, 'Job')[0]['spec']['template']['spec']['containers'][0]['args'][0]
+    assert script.count('mc mb ') == 2, 'only the owners create buckets'
+    assert 'mc admin policy attach target mlops-seldon-read --user "$APP1_ACCESS_KEY"' in script
+    # seldon switched off: no reader, and the policies and Secrets of the owners are unchanged.
+    off, off_docs = manifests('tests/inventories/emulated', mlops_enabled_components=['minio', 'mlflow', 'prefect'])
+    assert [a['app'] for a in off.render_var('_minio_apps')] == ['mlflow', 'prefect']
+    assert not [d for d in off_docs if d['metadata']['name'] == 'seldon-s3']
 
 
 @pytest.mark.parametrize('value,expected', [(False, False), ('false', False), ('no', False), (True, True), ('true', True)])
