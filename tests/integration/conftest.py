@@ -26,6 +26,8 @@ from tests.harness.chart_repo import ChartRepository, charts_dir, helm_binary
 from tests.harness.playbook import ROOT, run_playbook
 
 INVENTORY = 'tests/inventories/emulated'
+# A fault test's readiness timeout (Stack.fails_fast).
+SLOW_TIMEOUT = 900
 
 
 @pytest.fixture(scope='session')
@@ -83,6 +85,27 @@ class Stack:
         for secret in secrets:
             self.emulator.create(secret)
         return {s['metadata']['name']: s for s in secrets}
+
+    def fails_fast(self, playbook, fault, **where):
+        """Injects a fault (`emulator.inject_fault(fault, **where)`), runs the playbook with a
+        readiness timeout far above any test's runtime and returns its failure message, after
+        checking the run failed within a quarter of that timeout: the gate diagnosed the broken
+        Pod instead of waiting for mlops_wait_timeout."""
+        self.emulator.inject_fault(fault, **where)
+        started = time.monotonic()
+        result = self.site(playbook=playbook, extra_vars={'mlops_wait_timeout': SLOW_TIMEOUT})
+        elapsed = time.monotonic() - started
+        assert result.rc != 0, 'the run should have failed'
+        assert elapsed < SLOW_TIMEOUT / 4, f'took {elapsed:.0f}s: the gate must fail fast, not wait for mlops_wait_timeout'
+        return result.failure_message()
+
+    def check_mode_writes_nothing(self, playbook):
+        """Runs the playbook with --check --diff on the cluster as it is and checks it passed
+        without a single write (dry runs aside)."""
+        result = self.site(playbook=playbook, args=['--check', '--diff'])
+        assert result.rc == 0, result.explain()
+        assert self.emulator.writes(dry_run=False) == []
+        return result
 
     def helm(self, *args):
         """Runs the real helm against the emulator; returns the CompletedProcess."""

@@ -111,7 +111,8 @@ def test_resources_are_valid_against_the_upstream_crds_restricted_and_pinned(inv
 def test_layout_replication_and_sizes_per_profile(profile, pools, factor, min_isr, partitions):
     """kind: one dual-role node, replication 1; small: three dual-role nodes; production: three
     controllers and three brokers, replication factor 3, min.insync.replicas 2."""
-    _r, docs = manifests('tests/inventories/emulated', mlops_size_profile=profile)
+    # Prometheus off: no exporter (test_metrics_* cover it on).
+    _r, docs = manifests('tests/inventories/emulated', mlops_size_profile=profile, mlops_enabled_components=['kafka'])
     found = pools_of(docs)
     assert list(found) == list(pools)
     for name, (roles, replicas, resources, size) in pools.items():
@@ -161,6 +162,13 @@ def test_tls_listener_and_metrics_wiring():
     assert rules['lowercaseOutputName'] is True
     patterns = [rule['pattern'] for rule in rules['rules']]
     assert len(patterns) == 29 and any('raft-metrics' in p for p in patterns), 'the rules of Strimzi 1.2.0 kafka-metrics.yaml, KRaft included'
+
+
+def test_the_exporter_is_on_when_prometheus_scrapes_it():
+    for enabled, exported in ((['kafka', 'prometheus'], True), (['kafka'], False)):
+        _r, docs = manifests('tests/inventories/emulated', mlops_enabled_components=enabled)
+        assert ('metricsConfig' in kafka_of(docs)['spec']['kafka']) is exported, enabled
+        assert bool(of_kind(docs, 'ConfigMap')) is exported, enabled
 
 
 def test_kind_profile_fits_the_laptop_budget():
