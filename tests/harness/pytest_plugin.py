@@ -74,7 +74,7 @@ def emulator_module(_emulator_module_instance) -> Emulator:
 
 
 # The longest tests (whole-stack converges, each component's main converge with its real
-# server) start first, so that `-n 3` does not end with one worker running a long test alone.
+# server) start first, so that `-n 2` does not end with one worker running a long test alone.
 LONGEST_FIRST = ('tests/integration/test_teardown.py::', 'converge')
 
 

@@ -188,11 +188,16 @@ def test_the_real_chart_renders_valid_sized_pinned_and_restricted_objects(invent
     assert (spec['retention'], spec['retentionSize'], spec['replicas']) == (
         profile['retention'], r.render_var('_prometheus_retention_size'), profile['replicas'])
     assert spec['resources'] == profile['prometheus']
-    # The chart's own monitors: Prometheus, the operator, Grafana, the exporters, the kubelet,
-    # the API server and CoreDNS; not the control plane kind and managed clusters hide.
+    # The chart's own monitors: Prometheus, the operator, Grafana, the exporters, the kubelet and
+    # the API server; not the control plane kind and managed clusters hide, nor CoreDNS.
     monitors = {d['metadata']['name'] for d in docs if d['kind'] == 'ServiceMonitor'}
     assert monitors == {'prometheus-prometheus', 'prometheus-operator', 'prometheus-grafana', 'prometheus-kube-state-metrics',
-                        'prometheus-node-exporter', 'prometheus-kubelet', 'prometheus-apiserver', 'prometheus-coredns'}
+                        'prometheus-node-exporter', 'prometheus-kubelet', 'prometheus-apiserver'}
+    # Nothing outside the stack's namespaces (the chart would put CoreDNS's Service and the
+    # kubelets' into kube-system).
+    assert [d['metadata']['name'] for d in docs if not d['metadata'].get('namespace', 'mlops-').startswith('mlops-')] == []
+    operator_args = one(docs, 'Deployment', 'prometheus-operator')['spec']['template']['spec']['containers'][0]['args']
+    assert '--kubelet-service=mlops-prometheus/prometheus-kubelet' in operator_args
 
 
 @pytest.mark.parametrize(('profile', 'replicas', 'retention', 'size', 'retention_size'), [
